@@ -1,0 +1,139 @@
+//! `erpd migrate` and `erpd check` over one tenant or the whole fleet: a progress bar,
+//! continuation past a failing tenant, and the failures listed at the end (exit 1).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Cli, Selection};
+use crate::db;
+use crate::error::Result;
+use crate::platform::model::TenantStatus;
+use crate::platform::store;
+use crate::schema::{self, SchemaState};
+use crate::tenancy::{Tenancy, TenantId};
+
+pub async fn migrate(cli: &Cli, sel: &Selection) -> anyhow::Result<ExitCode> {
+    let tenancy = super::tenancy(cli).await?;
+    let ids = selected(&tenancy, sel).await?;
+    let results = for_each(&tenancy, ids, "migrating", migrate_one).await;
+    report(&results, "migrate")
+}
+
+pub async fn check(cli: &Cli, sel: &Selection) -> anyhow::Result<ExitCode> {
+    let tenancy = super::tenancy(cli).await?;
+    let ids = selected(&tenancy, sel).await?;
+    let results = for_each(&tenancy, ids, "checking", check_one).await;
+    report(&results, "check")
+}
+
+async fn selected(tenancy: &Tenancy, sel: &Selection) -> anyhow::Result<Vec<TenantId>> {
+    if let Some(id) = &sel.id {
+        let id = TenantId::parse(id)?;
+        let r = tenancy.get_tenant(&id).await?;
+        if r.status == TenantStatus::Deleted {
+            bail!("tenant {id} is deleted (in the trash)");
+        }
+        return Ok(vec![id]);
+    }
+    let all = tenancy.platform.read(|c| store::all_tenants(c)).await?;
+    Ok(all.into_iter().filter(|r| r.status != TenantStatus::Deleted).map(|r| r.id).collect())
+}
+
+type Outcome = (TenantId, std::result::Result<String, String>);
+
+async fn for_each(
+    tenancy: &Arc<Tenancy>,
+    ids: Vec<TenantId>,
+    verb: &'static str,
+    op: fn(&Tenancy, &TenantId) -> Result<String>,
+) -> Vec<Outcome> {
+    let bar = ProgressBar::new(ids.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:<12} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(verb);
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (t, tid) = (tenancy.clone(), id.clone());
+        let r = db::blocking(move || op(&t, &tid)).await.map_err(|e| e.to_string());
+        if let Err(e) = &r {
+            bar.println(format!("{id}: FAILED: {e}"));
+        }
+        out.push((id, r));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    out
+}
+
+fn report(results: &[Outcome], what: &str) -> anyhow::Result<ExitCode> {
+    let failed: Vec<_> = results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id, e))).collect();
+    for (id, r) in results {
+        if let Ok(msg) = r {
+            println!("{id}: {msg}");
+        }
+    }
+    println!("{what}: {} tenants, {} ok, {} failed", results.len(), results.len() - failed.len(), failed.len());
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("failed:");
+    for (id, e) in failed {
+        println!("  {id}: {e}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
+    let path = tenancy.layout.tenant_file(id);
+    if !path.is_file() {
+        return Err(anyhow::anyhow!("file {} is missing", path.display()).into());
+    }
+    let mut conn = db::open_connection(&path, &tenancy.opts)?;
+    if !schema::is_tenant_file(&conn)? {
+        return Err(anyhow::anyhow!("not an erpd tenant file").into());
+    }
+    let msg = match schema::tenant_state(&conn)? {
+        SchemaState::Current => format!("up to date (schema {})", schema::tenant_target_version()),
+        SchemaState::Pending { found, .. } => {
+            let to = schema::migrate_tenant(&mut conn)?;
+            format!("migrated {found} -> {to}")
+        }
+    };
+    let version = schema::file_version(&conn)?;
+    let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
+    store::set_schema_version(&platform, id, version)?;
+    Ok(msg)
+}
+
+fn check_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
+    let path = tenancy.layout.tenant_file(id);
+    if !path.is_file() {
+        return Err(anyhow::anyhow!("file {} is missing", path.display()).into());
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(&path, flags)?;
+    if !schema::is_tenant_file(&conn)? {
+        return Err(anyhow::anyhow!("not an erpd tenant file").into());
+    }
+    let integrity: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if integrity != ["ok"] {
+        return Err(anyhow::anyhow!("integrity_check: {}", integrity.join("; ")).into());
+    }
+    let owner: String = conn.query_row("SELECT tenant_id FROM tenant", [], |r| r.get(0))?;
+    if owner != id.as_str() {
+        return Err(anyhow::anyhow!("file carries identity {owner:?}").into());
+    }
+    Ok(match schema::tenant_state(&conn)? {
+        SchemaState::Current => "ok".into(),
+        SchemaState::Pending { found, target } => format!("ok (schema {found}, {target} pending: run erpd migrate)"),
+    })
+}

@@ -1,0 +1,274 @@
+//! `Db`: one SQLite file behind a small r2d2 pool, used from async code.
+//!
+//! Every call runs on tokio's blocking pool (never on a worker thread), carries the
+//! caller's tracing span, and is bounded three ways: a per-file concurrency limit (so a hot
+//! tenant cannot take every blocking thread), a per-file writer lock (SQLite has one writer
+//! per file; queueing writers here beats spinning on `SQLITE_BUSY`), and a statement time
+//! limit enforced with SQLite's progress handler.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use scheduled_thread_pool::ScheduledThreadPool;
+use tokio::sync::{Mutex, Semaphore};
+use tracing::Span;
+
+use crate::error::{Error, Result};
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// How connections to one file are made and bounded. Shared by every tenant pool.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// `synchronous=FULL` fsyncs the WAL on every commit (power-loss durable);
+    /// `NORMAL` is durable against a process crash, which is the default promise.
+    pub synchronous_full: bool,
+    /// Connections per file: also the per-file concurrency limit.
+    pub max_connections: u32,
+    /// Page cache per connection in KiB: the memory knob (SQLITE-NOTES C1/C2).
+    pub cache_kib: u32,
+    /// Runaway statements are interrupted after this long.
+    pub statement_timeout: Duration,
+    /// How long a checkout waits for a connection before failing with 503.
+    pub checkout_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            synchronous_full: false,
+            max_connections: 4,
+            cache_kib: 2048,
+            statement_timeout: Duration::from_secs(10),
+            checkout_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Open one connection with erpd's pragmas, outside any pool (CLI, provisioning, checks).
+pub fn open_connection(path: &Path, opts: &DbOptions) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    apply_pragmas(&conn, opts)?;
+    Ok(conn)
+}
+
+/// Create (or open) a file, e.g. the platform catalog.
+pub fn create_connection(path: &Path, opts: &DbOptions) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    apply_pragmas(&conn, opts)?;
+    Ok(conn)
+}
+
+fn apply_pragmas(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
+    let sync = if opts.synchronous_full { "FULL" } else { "NORMAL" };
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
+         PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY;",
+        opts.cache_kib
+    ))?;
+    // Defence in depth against absurd statements built from input.
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 1_000_000)?;
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_VARIABLE_NUMBER, 10_000)?;
+    Ok(())
+}
+
+/// Build a lazy pool for one existing file. No connection is opened until first use, and
+/// all pools share one scheduler thread pool (r2d2's default is 3 threads per pool).
+pub fn build_pool(path: &Path, opts: &DbOptions, scheduler: Arc<ScheduledThreadPool>) -> Pool {
+    let init_opts = opts.clone();
+    let manager = SqliteConnectionManager::file(path)
+        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_init(move |c| apply_pragmas(c, &init_opts));
+    r2d2::Pool::builder()
+        .max_size(opts.max_connections)
+        .min_idle(Some(0))
+        .test_on_check_out(false)
+        .connection_timeout(opts.checkout_timeout)
+        .idle_timeout(Some(Duration::from_secs(120)))
+        .thread_pool(scheduler)
+        .build_unchecked(manager)
+}
+
+/// An async handle on one SQLite file. Cheap to share behind an `Arc`.
+pub struct Db {
+    pool: Pool,
+    /// Bounds concurrent blocking work on this file (readers and the writer).
+    permits: Arc<Semaphore>,
+    /// Serialises writers in async land, so they never contend inside SQLite.
+    writer: Arc<Mutex<()>>,
+    statement_timeout: Duration,
+}
+
+impl Db {
+    pub fn new(pool: Pool, opts: &DbOptions) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(opts.max_connections as usize)),
+            writer: Arc::new(Mutex::new(())),
+            statement_timeout: opts.statement_timeout,
+            pool,
+        }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn clone_pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
+    /// Run `f` inside one read transaction (all reads of a request see one snapshot and
+    /// pay the transaction overhead once; SQLITE-NOTES R4).
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let pool = self.pool.clone();
+        let limit = self.statement_timeout;
+        blocking(move || {
+            let conn = pool.get().map_err(busy)?;
+            with_deadline(&conn, limit, |conn| {
+                let tx = conn.unchecked_transaction()?;
+                let out = f(&tx)?;
+                tx.finish()?;
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Run `f` in a `BEGIN IMMEDIATE` transaction, committed when `f` returns `Ok`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _writer = self.writer.clone().lock_owned().await;
+        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let pool = self.pool.clone();
+        let limit = self.statement_timeout;
+        blocking(move || {
+            let conn = pool.get().map_err(busy)?;
+            with_deadline(&conn, limit, |conn| {
+                let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Run `f` with a plain connection (no transaction): checkpoints, `quick_check`.
+    pub async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let pool = self.pool.clone();
+        let limit = self.statement_timeout;
+        blocking(move || {
+            let conn = pool.get().map_err(busy)?;
+            with_deadline(&conn, limit, f)
+        })
+        .await
+    }
+
+    /// Blocking: checkpoint the WAL into the main file and truncate it. Used on eviction
+    /// and shutdown so the closed file is complete on its own.
+    pub fn checkpoint_blocking(&self) -> Result<()> {
+        let conn = self.pool.get().map_err(busy)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn with_deadline<T>(
+    conn: &Connection,
+    limit: Duration,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    let deadline = Instant::now() + limit;
+    // Checked every few thousand VM steps: cheap, and bounds a runaway query.
+    conn.progress_handler(4_000, Some(move || Instant::now() > deadline))?;
+    let out = f(conn);
+    conn.progress_handler(0, None::<fn() -> bool>)?;
+    out
+}
+
+fn busy(e: r2d2::Error) -> Error {
+    tracing::warn!(error = %e, "connection checkout timed out");
+    Error::Unavailable { detail: "tenant is busy; try again".into(), retry_after_secs: 1 }
+}
+
+fn closed(_: tokio::sync::AcquireError) -> Error {
+    Error::Unavailable { detail: "tenant is closing".into(), retry_after_secs: 1 }
+}
+
+/// Run blocking work on tokio's blocking pool, inside the caller's span; re-raise panics.
+pub async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(f)).await {
+        Ok(out) => out,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Other(anyhow::anyhow!("blocking task cancelled: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let opts = DbOptions { statement_timeout: Duration::from_millis(200), ..Default::default() };
+        create_connection(&path, &opts).unwrap();
+        let pool = build_pool(&path, &opts, Arc::new(ScheduledThreadPool::new(1)));
+        (dir, Db::new(pool, &opts))
+    }
+
+    #[tokio::test]
+    async fn write_commits_on_ok_and_rolls_back_on_err() {
+        let (_dir, db) = temp_db();
+        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE t (x INTEGER)")?)).await.unwrap();
+        db.write(|tx| Ok(tx.execute("INSERT INTO t VALUES (1)", []).map(|_| ())?)).await.unwrap();
+        let failed: Result<()> = db
+            .write(|tx| {
+                tx.execute("INSERT INTO t VALUES (2)", [])?;
+                Err(Error::Conflict("no".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn runaway_statements_are_interrupted() {
+        let (_dir, db) = temp_db();
+        let r = db
+            .read(|c| {
+                Ok(c.query_row(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n) SELECT count(*) FROM n",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+            .await;
+        let err = r.unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,160 @@
+//! The HTTP surface: every route, the middleware stack, and the OpenAPI document that is
+//! generated from the same route list (so no endpoint can be served undocumented).
+
+pub mod health;
+pub mod json;
+pub mod me;
+pub mod tenants;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnRequest, TraceLayer};
+use tracing::{Level, field::Empty};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+use crate::error::{Error, Problem, problem_response};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "erpd", description = "Multi-tenant ERP server: one SQLite file per tenant."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "process health, metrics, this document"),
+        (name = "tenants", description = "platform endpoints (platform token)"),
+        (name = "identity", description = "tenant users and tokens (tenant token)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Every route with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant, tenants::update_tenant, tenants::delete_tenant))
+        .routes(routes!(tenants::restore_tenant))
+        .routes(routes!(tenants::tenant_health))
+        .routes(routes!(tenants::platform_audit_log))
+        .routes(routes!(me::get_me))
+}
+
+/// The OpenAPI document as served.
+pub fn openapi_json() -> String {
+    let (_, api) = routes().split_for_parts();
+    api.to_pretty_json().unwrap_or_else(|_| "{}".into())
+}
+
+/// The full router with its middleware stack.
+pub fn router(state: AppState) -> axum::Router {
+    let (router, _) = routes().split_for_parts();
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let timeout = state.config.request_timeout;
+    let body_limit = state.config.body_limit;
+    router
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(make_span)
+                        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                        .on_response(on_response)
+                        .on_failure(()),
+                )
+                .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(middleware::from_fn(record_metrics))
+                .layer(middleware::from_fn(problem_for_bare_errors))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}
+
+fn make_span(req: &Request) -> tracing::Span {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    tracing::info_span!(
+        "http",
+        request_id,
+        method = %req.method(),
+        route,
+        tenant = Empty,
+        user = Empty,
+    )
+}
+
+fn on_response(resp: &Response, latency: Duration, _span: &tracing::Span) {
+    let status = resp.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    tracing::info!(status, latency_ms, "request completed");
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("erpd_http_requests_total", &labels).increment(1);
+    metrics::histogram!("erpd_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Errors produced outside our handlers (405, timeouts, ...) arrive without a body: give
+/// them the same problem+json envelope as every other error.
+async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) || resp.headers().contains_key(header::CONTENT_TYPE) {
+        return resp;
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this path".to_owned(),
+        StatusCode::SERVICE_UNAVAILABLE => "the request took too long and was stopped".to_owned(),
+        s => s.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let kind = status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "-");
+    let problem = Problem {
+        kind: format!("https://erpd.dev/problems/{kind}"),
+        title: status.canonical_reason().unwrap_or("error").into(),
+        status: status.as_u16(),
+        detail,
+        errors: Vec::new(),
+    };
+    let mut out = problem_response(status, &problem, None);
+    for (k, v) in resp.headers() {
+        out.headers_mut().entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    out
+}
+
+async fn not_found() -> Response {
+    Error::NotFound.into_response()
+}

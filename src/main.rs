@@ -1,0 +1,16 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = erpd::cli::Cli::parse();
+    erpd::telemetry::init();
+    match erpd::commands::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("erpd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

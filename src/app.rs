@@ -32,6 +32,8 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Open the data directory (creating it on first start), reconcile it, load the catalog.
     pub async fn build(config: Config) -> Result<Self> {
+        // Install the recorder before the first request records anything.
+        crate::telemetry::metrics();
         let tenancy =
             Tenancy::open(config.layout.clone(), config.db.clone(), config.migrate, config.max_open_tenants).await?;
         let (layout, opts) = (config.layout.clone(), config.db.clone());

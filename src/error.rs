@@ -134,6 +134,9 @@ impl Error {
                 .collect::<Vec<_>>()
                 .join("; "),
             Error::Sqlite(e) if is_interrupt(e) => Error::StatementTimeout.to_string(),
+            Error::Unauthorized(why) => format!("{why}"),
+            Error::Forbidden(why) | Error::Conflict(why) => why.clone(),
+            Error::Unavailable { detail, .. } => detail.clone(),
             // Never leak internals: the cause is logged, not sent.
             Error::Sqlite(_) | Error::Pool(_) | Error::Io(_) | Error::Other(_) => {
                 "internal error; the request id identifies it in the server log".into()

@@ -34,18 +34,31 @@ impl AppState {
     pub async fn build(config: Config) -> Result<Self> {
         // Install the recorder before the first request records anything.
         crate::telemetry::metrics();
-        let tenancy =
-            Tenancy::open(config.layout.clone(), config.db.clone(), config.migrate, config.max_open_tenants).await?;
+        let tenancy = Tenancy::open(
+            config.layout.clone(),
+            config.db.clone(),
+            config.migrate,
+            config.max_open_tenants,
+        )
+        .await?;
         let (layout, opts) = (config.layout.clone(), config.db.clone());
         crate::db::blocking(move || reconcile::run(&layout, &opts)).await?;
         tenancy.reload_registry().await?;
-        Ok(Self(Arc::new(App { config, tenancy, openapi: crate::http::openapi_json() })))
+        Ok(Self(Arc::new(App {
+            config,
+            tenancy,
+            openapi: crate::http::openapi_json(),
+        })))
     }
 }
 
 /// Serve until `shutdown` resolves; then finish in-flight requests, and checkpoint and
 /// close every tenant file.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(state.tenancy.clone().watch_catalog(stop_rx));
     let app = crate::http::router(state.clone());

@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::tenancy::MigratePolicy;
 
 #[derive(Debug, Parser)]
-#[command(name = "erpd", version, about = "Multi-tenant ERP server: one SQLite file per tenant")]
+#[command(
+    name = "erpd",
+    version,
+    about = "Multi-tenant ERP server: one SQLite file per tenant"
+)]
 pub struct Cli {
     /// The data directory (platform.db, tenants/, trash/, backups/).
     #[arg(long, global = true, env = "ERPD_DATA_DIR", default_value = "./data")]

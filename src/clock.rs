@@ -10,7 +10,8 @@ pub fn now() -> OffsetDateTime {
 }
 
 pub fn format(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 pub fn now_rfc3339() -> String {

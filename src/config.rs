@@ -29,9 +29,14 @@ impl Config {
         let root = if cli.data_dir.is_absolute() {
             cli.data_dir.clone()
         } else {
-            std::env::current_dir().context("current directory")?.join(&cli.data_dir)
+            std::env::current_dir()
+                .context("current directory")?
+                .join(&cli.data_dir)
         };
-        let db = DbOptions { synchronous_full: cli.synchronous == Synchronous::Full, ..DbOptions::default() };
+        let db = DbOptions {
+            synchronous_full: cli.synchronous == Synchronous::Full,
+            ..DbOptions::default()
+        };
         Ok((DataDir::new(root), db))
     }
 
@@ -46,8 +51,8 @@ impl Config {
         db.max_connections = args.tenant_connections;
         db.cache_kib = args.cache_kib.max(64);
         db.statement_timeout = Duration::from_millis(args.statement_timeout_ms);
-        let max_open_tenants =
-            NonZeroUsize::new(args.max_open_tenants).context("--max-open-tenants must be at least 1")?;
+        let max_open_tenants = NonZeroUsize::new(args.max_open_tenants)
+            .context("--max-open-tenants must be at least 1")?;
         Ok(Self {
             layout,
             db,

@@ -64,7 +64,11 @@ pub fn create_connection(path: &Path, opts: &DbOptions) -> rusqlite::Result<Conn
 }
 
 fn apply_pragmas(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
-    let sync = if opts.synchronous_full { "FULL" } else { "NORMAL" };
+    let sync = if opts.synchronous_full {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
@@ -73,7 +77,10 @@ fn apply_pragmas(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
     ))?;
     // Defence in depth against absurd statements built from input.
     conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_SQL_LENGTH, 1_000_000)?;
-    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_VARIABLE_NUMBER, 10_000)?;
+    conn.set_limit(
+        rusqlite::limits::Limit::SQLITE_LIMIT_VARIABLE_NUMBER,
+        10_000,
+    )?;
     Ok(())
 }
 
@@ -206,11 +213,17 @@ fn with_deadline<T>(
 
 fn busy(e: r2d2::Error) -> Error {
     tracing::warn!(error = %e, "connection checkout timed out");
-    Error::Unavailable { detail: "tenant is busy; try again".into(), retry_after_secs: 1 }
+    Error::Unavailable {
+        detail: "tenant is busy; try again".into(),
+        retry_after_secs: 1,
+    }
 }
 
 fn closed(_: tokio::sync::AcquireError) -> Error {
-    Error::Unavailable { detail: "tenant is closing".into(), retry_after_secs: 1 }
+    Error::Unavailable {
+        detail: "tenant is closing".into(),
+        retry_after_secs: 1,
+    }
 }
 
 /// Run blocking work on tokio's blocking pool, inside the caller's span; re-raise panics.
@@ -223,7 +236,9 @@ where
     match tokio::task::spawn_blocking(move || span.in_scope(f)).await {
         Ok(out) => out,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(Error::Other(anyhow::anyhow!("blocking task cancelled: {e}"))),
+        Err(e) => Err(Error::Other(anyhow::anyhow!(
+            "blocking task cancelled: {e}"
+        ))),
     }
 }
 
@@ -234,7 +249,10 @@ mod tests {
     fn temp_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let opts = DbOptions { statement_timeout: Duration::from_millis(200), ..Default::default() };
+        let opts = DbOptions {
+            statement_timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
         create_connection(&path, &opts).unwrap();
         let pool = build_pool(&path, &opts, Arc::new(ScheduledThreadPool::new(1)));
         (dir, Db::new(pool, &opts))
@@ -243,8 +261,12 @@ mod tests {
     #[tokio::test]
     async fn write_commits_on_ok_and_rolls_back_on_err() {
         let (_dir, db) = temp_db();
-        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE t (x INTEGER)")?)).await.unwrap();
-        db.write(|tx| Ok(tx.execute("INSERT INTO t VALUES (1)", []).map(|_| ())?)).await.unwrap();
+        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .await
+            .unwrap();
+        db.write(|tx| Ok(tx.execute("INSERT INTO t VALUES (1)", []).map(|_| ())?))
+            .await
+            .unwrap();
         let failed: Result<()> = db
             .write(|tx| {
                 tx.execute("INSERT INTO t VALUES (2)", [])?;
@@ -252,7 +274,10 @@ mod tests {
             })
             .await;
         assert!(failed.is_err());
-        let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).await.unwrap();
+        let n: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
         assert_eq!(n, 1);
     }
 
@@ -270,5 +295,51 @@ mod tests {
             .await;
         let err = r.unwrap_err();
         assert_eq!(err.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_saturated_tenant_does_not_hold_up_another() {
+        let (_a_dir, a) = temp_db();
+        let (_b_dir, b) = temp_db();
+        let a = Arc::new(a);
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+        // Occupy every connection of tenant A with blocked reads.
+        let mut holders = Vec::new();
+        for _ in 0..DbOptions::default().max_connections {
+            let (a, rx) = (a.clone(), release_rx.clone());
+            holders.push(tokio::spawn(async move {
+                a.read(move |_| {
+                    let _ = rx.lock().unwrap().recv();
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        while a.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // A is saturated: its next call queues in async land, not on a blocking thread...
+        let queued = tokio::spawn({
+            let a = a.clone();
+            async move {
+                a.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                    .await
+            }
+        });
+        // ...while B is served.
+        let one = b
+            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        assert!(!queued.is_finished());
+        for _ in 0..holders.len() {
+            release_tx.send(()).unwrap();
+        }
+        for h in holders {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(queued.await.unwrap().unwrap(), 1);
     }
 }

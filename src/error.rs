@@ -19,7 +19,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -27,7 +30,10 @@ impl FieldError {
 pub enum Error {
     /// Malformed request (bad JSON, bad query, invalid tenant id in a path or body).
     #[error("{detail}")]
-    BadRequest { detail: String, errors: Vec<FieldError> },
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("authentication required: {0}")]
     Unauthorized(&'static str),
     #[error("forbidden: {0}")]
@@ -49,7 +55,10 @@ pub enum Error {
     RateLimited,
     /// The tenant cannot be served right now (pending migration, maintenance, overload).
     #[error("tenant unavailable: {detail}")]
-    Unavailable { detail: String, retry_after_secs: u32 },
+    Unavailable {
+        detail: String,
+        retry_after_secs: u32,
+    },
     /// The tenant's file was written by a newer erpd; this binary refuses to open it.
     #[error("tenant schema version {found} is newer than this erpd supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
@@ -68,7 +77,10 @@ pub enum Error {
 
 impl Error {
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Error::BadRequest { detail: detail.into(), errors: Vec::new() }
+        Error::BadRequest {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
@@ -134,7 +146,7 @@ impl Error {
                 .collect::<Vec<_>>()
                 .join("; "),
             Error::Sqlite(e) if is_interrupt(e) => Error::StatementTimeout.to_string(),
-            Error::Unauthorized(why) => format!("{why}"),
+            Error::Unauthorized(why) => why.to_string(),
             Error::Forbidden(why) | Error::Conflict(why) => why.clone(),
             Error::Unavailable { detail, .. } => detail.clone(),
             // Never leak internals: the cause is logged, not sent.
@@ -185,7 +197,9 @@ impl IntoResponse for Error {
             tracing::error!(error = %self, debug = ?self, "request failed");
         }
         let retry_after = match &self {
-            Error::Unavailable { retry_after_secs, .. } => Some(*retry_after_secs),
+            Error::Unavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         problem_response(status, &problem, retry_after)
@@ -193,7 +207,11 @@ impl IntoResponse for Error {
 }
 
 /// Renders a problem body; also used for rejections produced outside handlers.
-pub fn problem_response(status: StatusCode, problem: &Problem, retry_after: Option<u32>) -> Response {
+pub fn problem_response(
+    status: StatusCode,
+    problem: &Problem,
+    retry_after: Option<u32>,
+) -> Response {
     let body = serde_json::to_vec(problem).unwrap_or_default();
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
@@ -201,9 +219,20 @@ pub fn problem_response(status: StatusCode, problem: &Problem, retry_after: Opti
         HeaderValue::from_static("application/problem+json"),
     );
     if let Some(secs) = retry_after {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
+}
+
+/// Optimistic concurrency: an `If-Match` version that is not the current one is a 409.
+pub fn ensure_version(expected: Option<i64>, current: i64) -> Result<()> {
+    match expected {
+        Some(v) if v != current => Err(Error::Conflict(format!(
+            "version mismatch: If-Match {v}, current version {current}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Translate SQLite constraint failures into domain errors at the call site.
@@ -215,7 +244,8 @@ impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
     fn on_constraint(self, needle: &str, f: impl FnOnce() -> Error) -> Result<T> {
         self.map_err(|e| match e.into() {
             Error::Sqlite(rusqlite::Error::SqliteFailure(code, Some(msg)))
-                if code.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains(needle) =>
+                if code.code == rusqlite::ErrorCode::ConstraintViolation
+                    && msg.contains(needle) =>
             {
                 f()
             }
@@ -237,16 +267,24 @@ mod tests {
 
     #[test]
     fn unavailable_carries_retry_after() {
-        let resp = Error::Unavailable { detail: "x".into(), retry_after_secs: 7 }.into_response();
+        let resp = Error::Unavailable {
+            detail: "x".into(),
+            retry_after_secs: 7,
+        }
+        .into_response();
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
-        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 
     #[test]
     fn constraint_violations_map_at_call_site() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)").unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .unwrap();
         conn.execute("INSERT INTO t VALUES ('a')", []).unwrap();
         let r = conn
             .execute("INSERT INTO t VALUES ('a')", [])

@@ -26,7 +26,11 @@ pub fn tenant_target_version() -> i64 {
 }
 
 fn max_version(migrations: &[refinery::Migration]) -> i64 {
-    migrations.iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
+    migrations
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The schema version recorded in a file (0 for a file refinery never touched).
@@ -62,7 +66,10 @@ pub fn tenant_state(conn: &Connection) -> Result<SchemaState> {
     match found.cmp(&target) {
         std::cmp::Ordering::Equal => Ok(SchemaState::Current),
         std::cmp::Ordering::Less => Ok(SchemaState::Pending { found, target }),
-        std::cmp::Ordering::Greater => Err(Error::SchemaTooNew { found, supported: target }),
+        std::cmp::Ordering::Greater => Err(Error::SchemaTooNew {
+            found,
+            supported: target,
+        }),
     }
 }
 
@@ -105,7 +112,13 @@ mod tests {
     #[test]
     fn fresh_file_migrates_to_target_and_is_marked() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(tenant_state(&conn).unwrap(), SchemaState::Pending { found: 0, target: tenant_target_version() });
+        assert_eq!(
+            tenant_state(&conn).unwrap(),
+            SchemaState::Pending {
+                found: 0,
+                target: tenant_target_version()
+            }
+        );
         assert_eq!(migrate_tenant(&mut conn).unwrap(), tenant_target_version());
         assert_eq!(tenant_state(&conn).unwrap(), SchemaState::Current);
         assert!(is_tenant_file(&conn).unwrap());
@@ -120,8 +133,14 @@ mod tests {
             [],
         )
         .unwrap();
-        assert!(matches!(tenant_state(&conn), Err(Error::SchemaTooNew { found: 9999, .. })));
-        assert!(matches!(migrate_tenant(&mut conn), Err(Error::SchemaTooNew { .. })));
+        assert!(matches!(
+            tenant_state(&conn),
+            Err(Error::SchemaTooNew { found: 9999, .. })
+        ));
+        assert!(matches!(
+            migrate_tenant(&mut conn),
+            Err(Error::SchemaTooNew { .. })
+        ));
     }
 
     #[test]

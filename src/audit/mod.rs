@@ -27,7 +27,14 @@ pub struct AuditEvent<'a> {
 fn entry_hash(prev: &str, at: &str, ev: &AuditEvent<'_>, changes: &str) -> String {
     // A JSON array is an unambiguous encoding of the fields (no delimiter games).
     let material = serde_json::json!([
-        prev, at, ev.actor, ev.action, ev.entity, ev.entity_id, changes, ev.request_id
+        prev,
+        at,
+        ev.actor,
+        ev.action,
+        ev.entity,
+        ev.entity_id,
+        changes,
+        ev.request_id
     ]);
     hex::encode(Sha256::digest(material.to_string().as_bytes()))
 }
@@ -86,11 +93,17 @@ pub fn verify(conn: &Connection) -> Result<Verification> {
             request_id: request_id.as_deref(),
         };
         if stored_prev != prev || entry_hash(&prev, &at, &ev, &changes) != stored_hash {
-            return Ok(Verification { entries, first_broken: Some(id) });
+            return Ok(Verification {
+                entries,
+                first_broken: Some(id),
+            });
         }
         prev = stored_hash;
     }
-    Ok(Verification { entries, first_broken: None })
+    Ok(Verification {
+        entries,
+        first_broken: None,
+    })
 }
 
 #[cfg(test)]
@@ -120,7 +133,13 @@ mod tests {
         for a in ["create", "update", "delete"] {
             record(&c, &ev(a)).unwrap();
         }
-        assert_eq!(verify(&c).unwrap(), Verification { entries: 3, first_broken: None });
+        assert_eq!(
+            verify(&c).unwrap(),
+            Verification {
+                entries: 3,
+                first_broken: None
+            }
+        );
     }
 
     #[test]
@@ -130,10 +149,16 @@ mod tests {
             record(&c, &ev(a)).unwrap();
         }
         // Bypass the append-only triggers as an attacker with file access would.
-        c.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;").unwrap();
-        c.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = 2", []).unwrap();
+        c.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+            .unwrap();
+        c.execute(
+            "UPDATE audit_log SET actor = 'someone-else' WHERE id = 2",
+            [],
+        )
+        .unwrap();
         assert_eq!(verify(&c).unwrap().first_broken, Some(2));
-        c.execute("UPDATE audit_log SET actor = 'user:1' WHERE id = 2", []).unwrap();
+        c.execute("UPDATE audit_log SET actor = 'user:1' WHERE id = 2", [])
+            .unwrap();
         c.execute("DELETE FROM audit_log WHERE id = 2", []).unwrap();
         assert_eq!(verify(&c).unwrap().first_broken, Some(3));
     }

@@ -23,7 +23,11 @@ use crate::tenancy::{TenantDb, TenantId};
 
 /// The `x-request-id` of this request (set or echoed by the request-id layer).
 pub fn request_id(parts: &Parts) -> Option<String> {
-    parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// An authenticated platform operator.
@@ -35,7 +39,8 @@ impl FromRequestParts<AppState> for PlatformCaller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let presented = token::bearer(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
+        let presented =
+            token::bearer(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
         if token::classify(presented) != Presented::Platform {
             return Err(Error::Unauthorized("a platform token is required"));
         }
@@ -43,13 +48,25 @@ impl FromRequestParts<AppState> for PlatformCaller {
             .await?
             .ok_or(Error::Unauthorized("invalid or revoked token"))?;
         Span::current().record("user", format!("platform:{id}"));
-        Ok(Self { actor: Actor { name: format!("platform:{name}:{id}"), request_id: request_id(parts) } })
+        Ok(Self {
+            actor: Actor {
+                name: format!("platform:{name}:{id}"),
+                request_id: request_id(parts),
+            },
+        })
     }
 }
 
-async fn verify_platform_token(state: &AppState, presented: &str) -> Result<Option<(String, String)>> {
+async fn verify_platform_token(
+    state: &AppState,
+    presented: &str,
+) -> Result<Option<(String, String)>> {
     let hash = token::hash(presented);
-    state.tenancy.platform.read(move |c| platform_store::find_platform_token(c, &hash)).await
+    state
+        .tenancy
+        .platform
+        .read(move |c| platform_store::find_platform_token(c, &hash))
+        .await
 }
 
 #[derive(Deserialize)]
@@ -79,13 +96,15 @@ impl FromRequestParts<AppState> for TenantCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let id = tenant_id(parts, state).await?;
-        let presented = token::bearer(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
+        let presented =
+            token::bearer(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
         match token::classify(presented) {
             Presented::Malformed => return Err(Error::Unauthorized("invalid token")),
             Presented::Platform => {
                 return match verify_platform_token(state, presented).await? {
                     Some(_) => Err(Error::Forbidden(
-                        "platform tokens carry no access to tenant data; request an access grant".into(),
+                        "platform tokens carry no access to tenant data; request an access grant"
+                            .into(),
                     )),
                     None => Err(Error::Unauthorized("invalid or revoked token")),
                 };
@@ -103,6 +122,10 @@ impl FromRequestParts<AppState> for TenantCaller {
             .await?
             .ok_or(Error::Unauthorized("invalid, revoked or expired token"))?;
         Span::current().record("user", principal.user_id.as_str());
-        Ok(Self { tenant, principal, request_id: request_id(parts) })
+        Ok(Self {
+            tenant,
+            principal,
+            request_id: request_id(parts),
+        })
     }
 }

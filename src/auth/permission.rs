@@ -3,8 +3,15 @@
 //! built-in roles map to coarse permissions so `me` can say what a caller may do.
 
 /// The built-in role names of API.md.
-pub const BUILT_IN_ROLES: &[&str] =
-    &["owner", "admin", "accountant", "sales", "purchasing", "warehouse", "viewer"];
+pub const BUILT_IN_ROLES: &[&str] = &[
+    "owner",
+    "admin",
+    "accountant",
+    "sales",
+    "purchasing",
+    "warehouse",
+    "viewer",
+];
 
 /// Effective permissions of a set of roles, sorted and deduplicated.
 pub fn effective(roles: &[String]) -> Vec<String> {
@@ -20,10 +27,28 @@ pub fn effective(roles: &[String]) -> Vec<String> {
 fn grants(role: &str) -> &'static [&'static str] {
     match role {
         "owner" | "admin" => &["*:*"],
-        "accountant" => &["accounting:*", "invoices:*", "payments:*", "reports:read", "customers:*", "suppliers:*", "products:*"],
+        "accountant" => &[
+            "accounting:*",
+            "invoices:*",
+            "payments:*",
+            "reports:read",
+            "customers:*",
+            "suppliers:*",
+            "products:*",
+        ],
         "sales" => &["customers:*", "sales-orders:*", "products:read"],
-        "purchasing" => &["suppliers:*", "purchase-orders:*", "products:read", "products.cost:read"],
-        "warehouse" => &["stock:*", "stock-adjustments:*", "sales-orders:read", "purchase-orders:read"],
+        "purchasing" => &[
+            "suppliers:*",
+            "purchase-orders:*",
+            "products:read",
+            "products.cost:read",
+        ],
+        "warehouse" => &[
+            "stock:*",
+            "stock-adjustments:*",
+            "sales-orders:read",
+            "purchase-orders:read",
+        ],
         "viewer" => &["*:read"],
         _ => &[],
     }

@@ -21,7 +21,12 @@ pub fn insert_user(tx: &Connection, email: &str, name: &str, roles: &[&str]) -> 
 }
 
 /// Store a token's hash for a user; returns the token id.
-pub fn insert_token(tx: &Connection, user_id: &str, name: &str, token_hash: &str) -> Result<String> {
+pub fn insert_token(
+    tx: &Connection,
+    user_id: &str,
+    name: &str,
+    token_hash: &str,
+) -> Result<String> {
     let id = uuid::Uuid::now_v7().to_string();
     tx.prepare_cached(
         "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (:id, :u, :name, :hash, :now)",
@@ -41,19 +46,27 @@ pub fn find_principal_by_token(conn: &Connection, token_hash: &str) -> Result<Op
              AND (t.expires_at IS NULL OR t.expires_at > :now) \
              AND u.active = 1 AND u.deleted_at IS NULL",
         )?
-        .query_row(named_params! { ":hash": token_hash, ":now": crate::clock::now_rfc3339() }, |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .query_row(
+            named_params! { ":hash": token_hash, ":now": crate::clock::now_rfc3339() },
+            |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
     let Some((user_id, email, name, token_id)) = found else {
         return Ok(None);
     };
     let roles = list_roles(conn, &user_id)?;
-    Ok(Some(Principal { user_id, email, name, token_id, roles }))
+    Ok(Some(Principal {
+        user_id,
+        email,
+        name,
+        token_id,
+        roles,
+    }))
 }
 
 pub fn list_roles(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT role FROM user_roles WHERE user_id = :u ORDER BY role")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT role FROM user_roles WHERE user_id = :u ORDER BY role")?;
     let rows = stmt.query_map(named_params! { ":u": user_id }, |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -82,7 +95,11 @@ mod tests {
         let p = find_principal_by_token(&c, "h1").unwrap().unwrap();
         assert_eq!(p.roles, ["owner"]);
         assert!(find_principal_by_token(&c, "h2").unwrap().is_none());
-        c.execute("UPDATE api_tokens SET revoked_at = '2020-01-01T00:00:00Z'", []).unwrap();
+        c.execute(
+            "UPDATE api_tokens SET revoked_at = '2020-01-01T00:00:00Z'",
+            [],
+        )
+        .unwrap();
         assert!(find_principal_by_token(&c, "h1").unwrap().is_none());
         insert_token(&c, &u, "t2", "h3").unwrap();
         c.execute("UPDATE users SET active = 0", []).unwrap();

@@ -21,14 +21,18 @@ pub enum Presented<'a> {
 
 pub fn classify(token: &str) -> Presented<'_> {
     if let Some(secret) = token.strip_prefix(PLATFORM_PREFIX) {
-        return if is_secret(secret) { Presented::Platform } else { Presented::Malformed };
+        return if is_secret(secret) {
+            Presented::Platform
+        } else {
+            Presented::Malformed
+        };
     }
     if let Some(rest) = token.strip_prefix(TENANT_PREFIX) {
         // Tenant ids never contain '_', so the first '_' ends the id.
-        if let Some((tenant, secret)) = rest.split_once('_') {
-            if is_secret(secret) {
-                return Presented::Tenant(tenant);
-            }
+        if let Some((tenant, secret)) = rest.split_once('_')
+            && is_secret(secret)
+        {
+            return Presented::Tenant(tenant);
         }
     }
     Presented::Malformed
@@ -59,7 +63,10 @@ pub fn hash(token: &str) -> String {
 
 /// Read `Authorization: Bearer <token>`.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -73,7 +80,10 @@ mod tests {
         let t = TenantId::parse("acme-2").unwrap();
         let tt = new_tenant_token(&t).unwrap();
         assert_eq!(classify(&tt), Presented::Tenant("acme-2"));
-        assert_eq!(classify(&new_platform_token().unwrap()), Presented::Platform);
+        assert_eq!(
+            classify(&new_platform_token().unwrap()),
+            Presented::Platform
+        );
         assert_eq!(classify("erpdt_acme"), Presented::Malformed);
         assert_eq!(classify("erpdp_xyz"), Presented::Malformed);
         assert_eq!(classify("Bearer"), Presented::Malformed);

@@ -38,8 +38,12 @@ async fn selected(tenancy: &Tenancy, sel: &Selection) -> anyhow::Result<Vec<Tena
         }
         return Ok(vec![id]);
     }
-    let all = tenancy.platform.read(|c| store::all_tenants(c)).await?;
-    Ok(all.into_iter().filter(|r| r.status != TenantStatus::Deleted).map(|r| r.id).collect())
+    let all = tenancy.platform.read(store::all_tenants).await?;
+    Ok(all
+        .into_iter()
+        .filter(|r| r.status != TenantStatus::Deleted)
+        .map(|r| r.id)
+        .collect())
 }
 
 type Outcome = (TenantId, std::result::Result<String, String>);
@@ -60,7 +64,9 @@ async fn for_each(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let (t, tid) = (tenancy.clone(), id.clone());
-        let r = db::blocking(move || op(&t, &tid)).await.map_err(|e| e.to_string());
+        let r = db::blocking(move || op(&t, &tid))
+            .await
+            .map_err(|e| e.to_string());
         if let Err(e) = &r {
             bar.println(format!("{id}: FAILED: {e}"));
         }
@@ -72,13 +78,21 @@ async fn for_each(
 }
 
 fn report(results: &[Outcome], what: &str) -> anyhow::Result<ExitCode> {
-    let failed: Vec<_> = results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id, e))).collect();
+    let failed: Vec<_> = results
+        .iter()
+        .filter_map(|(id, r)| r.as_ref().err().map(|e| (id, e)))
+        .collect();
     for (id, r) in results {
         if let Ok(msg) = r {
             println!("{id}: {msg}");
         }
     }
-    println!("{what}: {} tenants, {} ok, {} failed", results.len(), results.len() - failed.len(), failed.len());
+    println!(
+        "{what}: {} tenants, {} ok, {} failed",
+        results.len(),
+        results.len() - failed.len(),
+        failed.len()
+    );
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -116,7 +130,8 @@ fn check_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     if !path.is_file() {
         return Err(anyhow::anyhow!("file {} is missing", path.display()).into());
     }
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(&path, flags)?;
     if !schema::is_tenant_file(&conn)? {
         return Err(anyhow::anyhow!("not an erpd tenant file").into());
@@ -134,6 +149,8 @@ fn check_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     }
     Ok(match schema::tenant_state(&conn)? {
         SchemaState::Current => "ok".into(),
-        SchemaState::Pending { found, target } => format!("ok (schema {found}, {target} pending: run erpd migrate)"),
+        SchemaState::Pending { found, target } => {
+            format!("ok (schema {found}, {target} pending: run erpd migrate)")
+        }
     })
 }

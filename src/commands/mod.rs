@@ -28,7 +28,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn tenancy(cli: &Cli) -> anyhow::Result<std::sync::Arc<Tenancy>> {
     let (layout, opts) = Config::common(cli)?;
     let one = std::num::NonZeroUsize::MIN;
-    Tenancy::open(layout, opts, MigratePolicy::Explicit, one).await.context("opening the data directory")
+    Tenancy::open(layout, opts, MigratePolicy::Explicit, one)
+        .await
+        .context("opening the data directory")
 }
 
 /// Commands that move tenant files refuse while a server holds the data directory.

@@ -11,15 +11,26 @@ pub async fn run(cli: &Cli, command: &TenantCommand) -> anyhow::Result<ExitCode>
     let tenancy = super::tenancy(cli).await?;
     let actor = Actor::cli();
     match command {
-        TenantCommand::Create { id, name, base_currency, owner_email } => {
+        TenantCommand::Create {
+            id,
+            name,
+            base_currency,
+            owner_email,
+        } => {
             let new = NewTenant::parse(id, name, base_currency, None, owner_email.clone())?;
             let (record, token) = tenancy.create_tenant(new, &actor).await?;
-            eprintln!("tenant {} created; its owner token is shown once:", record.id);
+            eprintln!(
+                "tenant {} created; its owner token is shown once:",
+                record.id
+            );
             println!("{token}");
         }
         TenantCommand::List => {
             let mut after = None;
-            println!("{:<24} {:<10} {:<4} {:>6} {:>12}  name", "id", "status", "cur", "schema", "bytes");
+            println!(
+                "{:<24} {:<10} {:<4} {:>6} {:>12}  name",
+                "id", "status", "cur", "schema", "bytes"
+            );
             loop {
                 let page = tenancy.list_tenants(after.clone(), 500).await?;
                 for r in &page {
@@ -34,17 +45,38 @@ pub async fn run(cli: &Cli, command: &TenantCommand) -> anyhow::Result<ExitCode>
         TenantCommand::Show { id } => {
             let r = tenancy.get_tenant(&TenantId::parse(id)?).await?;
             print_row(&tenancy, &r);
-            println!("created_at {}  updated_at {}  modules {}", r.created_at, r.updated_at, r.modules.join(","));
+            println!(
+                "created_at {}  updated_at {}  modules {}",
+                r.created_at,
+                r.updated_at,
+                r.modules.join(",")
+            );
             if let Some(t) = &r.trash_file {
                 println!("trash_file {t}");
             }
         }
         TenantCommand::Suspend { id } => {
-            let r = tenancy.update_tenant(&TenantId::parse(id)?, None, None, Some(TenantStatus::Suspended), &actor).await?;
+            let r = tenancy
+                .update_tenant(
+                    &TenantId::parse(id)?,
+                    None,
+                    None,
+                    Some(TenantStatus::Suspended),
+                    &actor,
+                )
+                .await?;
             println!("tenant {} is {}", r.id, r.status.as_str());
         }
         TenantCommand::Resume { id } => {
-            let r = tenancy.update_tenant(&TenantId::parse(id)?, None, None, Some(TenantStatus::Active), &actor).await?;
+            let r = tenancy
+                .update_tenant(
+                    &TenantId::parse(id)?,
+                    None,
+                    None,
+                    Some(TenantStatus::Active),
+                    &actor,
+                )
+                .await?;
             println!("tenant {} is {}", r.id, r.status.as_str());
         }
         TenantCommand::Delete { id } => {
@@ -55,7 +87,9 @@ pub async fn run(cli: &Cli, command: &TenantCommand) -> anyhow::Result<ExitCode>
         }
         TenantCommand::Restore { id } => {
             super::require_offline(&tenancy.layout)?;
-            let r = tenancy.restore_tenant(&TenantId::parse(id)?, &actor).await?;
+            let r = tenancy
+                .restore_tenant(&TenantId::parse(id)?, &actor)
+                .await?;
             println!("tenant {} restored", r.id);
         }
     }

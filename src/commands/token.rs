@@ -19,7 +19,14 @@ pub async fn run(cli: &Cli, command: &TokenCommand) -> anyhow::Result<ExitCode> 
         .platform
         .write(move |tx| {
             let id = store::insert_platform_token(tx, &name, &hash)?;
-            store::record_audit(tx, &actor.name, "platform_token.create", None, json!({ "token_id": id, "name": name }), None)?;
+            store::record_audit(
+                tx,
+                &actor.name,
+                "platform_token.create",
+                None,
+                json!({ "token_id": id, "name": name }),
+                None,
+            )?;
             Ok(id)
         })
         .await?;

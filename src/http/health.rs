@@ -29,12 +29,19 @@ pub async fn healthz() -> Json<Status> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Status), (status = 503, description = "not ready", body = crate::error::Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>> {
-    state.tenancy.platform.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await?;
+    state
+        .tenancy
+        .platform
+        .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+        .await?;
     let probe = state.tenancy.layout.root().join(".readyz");
     crate::db::blocking(move || {
-        std::fs::write(&probe, b"ok").and_then(|_| std::fs::remove_file(&probe)).map_err(|e| {
-            crate::error::Error::Unavailable { detail: format!("data dir not writable: {e}"), retry_after_secs: 5 }
-        })
+        std::fs::write(&probe, b"ok")
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|e| crate::error::Error::Unavailable {
+                detail: format!("data dir not writable: {e}"),
+                retry_after_secs: 5,
+            })
     })
     .await?;
     Ok(Json(Status { status: "ok" }))
@@ -52,7 +59,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::counter!("erpd_tenant_opens_total").absolute(s.opens.load(Ordering::Relaxed));
     metrics::counter!("erpd_tenant_pool_hits_total").absolute(s.hits.load(Ordering::Relaxed));
     metrics::counter!("erpd_tenant_pool_misses_total").absolute(s.misses.load(Ordering::Relaxed));
-    metrics::counter!("erpd_tenant_pool_evictions_total").absolute(s.evictions.load(Ordering::Relaxed));
+    metrics::counter!("erpd_tenant_pool_evictions_total")
+        .absolute(s.evictions.load(Ordering::Relaxed));
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -64,5 +72,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "the OpenAPI 3 document", content_type = "application/json")))]
 pub async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], state.openapi.clone())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
 }

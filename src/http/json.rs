@@ -39,12 +39,18 @@ fn json_rejection(r: JsonRejection) -> Error {
 /// serde's data errors read "Failed to deserialize the JSON body into the target type:
 /// name: missing field `x` at line 1 column 2"; pull out the field where there is one.
 fn data_error(detail: &str) -> FieldError {
-    let msg = detail.split_once("target type: ").map_or(detail, |(_, m)| m);
+    let msg = detail
+        .split_once("target type: ")
+        .map_or(detail, |(_, m)| m);
     let field = msg
         .split_once("field `")
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(f, _)| f.to_owned())
-        .or_else(|| msg.split_once(": ").map(|(path, _)| path.to_owned()).filter(|p| !p.contains(' ')))
+        .or_else(|| {
+            msg.split_once(": ")
+                .map(|(path, _)| path.to_owned())
+                .filter(|p| !p.contains(' '))
+        })
         .unwrap_or_else(|| "body".into());
     FieldError::new(field, msg)
 }
@@ -71,13 +77,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
 /// `If-Match: "3"` (or `3`) → `Some(3)`; absent or `*` → `None`.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Error> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let s = v.to_str().map_err(|_| Error::bad_request("If-Match is not ASCII"))?.trim();
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| Error::bad_request("If-Match is not ASCII"))?
+        .trim();
     if s == "*" {
         return Ok(None);
     }
     let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-    s.parse().map(Some).map_err(|_| Error::bad_request("If-Match must be a resource version such as \"3\""))
+    s.parse()
+        .map(Some)
+        .map_err(|_| Error::bad_request("If-Match must be a resource version such as \"3\""))
 }
 
 /// `ETag: "<version>"`.
@@ -112,7 +125,9 @@ mod tests {
 
     #[test]
     fn data_errors_name_the_field() {
-        let e = data_error("Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 9");
+        let e = data_error(
+            "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 9",
+        );
         assert_eq!(e.field, "name");
     }
 }

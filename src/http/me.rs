@@ -43,6 +43,12 @@ pub async fn get_me(caller: TenantCaller) -> Json<MeView> {
         tenant: caller.tenant.id.to_string(),
         permissions: permission::effective(&p.roles),
         roles: p.roles.clone(),
-        user: UserView { id: p.user_id, email: p.email, name: p.name, roles: p.roles, active: true },
+        user: UserView {
+            id: p.user_id,
+            email: p.email,
+            name: p.name,
+            roles: p.roles,
+            active: true,
+        },
     })
 }

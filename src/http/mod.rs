@@ -41,7 +41,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -53,7 +56,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi))
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
-        .routes(routes!(tenants::get_tenant, tenants::update_tenant, tenants::delete_tenant))
+        .routes(routes!(
+            tenants::get_tenant,
+            tenants::update_tenant,
+            tenants::delete_tenant
+        ))
         .routes(routes!(tenants::restore_tenant))
         .routes(routes!(tenants::tenant_health))
         .routes(routes!(tenants::platform_audit_log))
@@ -76,7 +83,10 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(not_found)
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(SetRequestIdLayer::new(
+                    x_request_id.clone(),
+                    MakeRequestUuid,
+                ))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(make_span)
@@ -87,15 +97,25 @@ pub fn router(state: AppState) -> axum::Router {
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 .layer(middleware::from_fn(record_metrics))
                 .layer(middleware::from_fn(problem_for_bare_errors))
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    timeout,
+                ))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)
 }
 
 fn make_span(req: &Request) -> tracing::Span {
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     tracing::info_span!(
         "http",
         request_id,
@@ -123,7 +143,8 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     let status = resp.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("erpd_http_requests_total", &labels).increment(1);
-    metrics::histogram!("erpd_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("erpd_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
     resp
 }
 
@@ -132,7 +153,9 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) || resp.headers().contains_key(header::CONTENT_TYPE) {
+    if !(status.is_client_error() || status.is_server_error())
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
         return resp;
     }
     let detail = match status {
@@ -140,7 +163,11 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
         StatusCode::SERVICE_UNAVAILABLE => "the request took too long and was stopped".to_owned(),
         s => s.canonical_reason().unwrap_or("error").to_owned(),
     };
-    let kind = status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "-");
+    let kind = status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_lowercase()
+        .replace(' ', "-");
     let problem = Problem {
         kind: format!("https://erpd.dev/problems/{kind}"),
         title: status.canonical_reason().unwrap_or("error").into(),
@@ -150,7 +177,9 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     };
     let mut out = problem_response(status, &problem, None);
     for (k, v) in resp.headers() {
-        out.headers_mut().entry(k.clone()).or_insert_with(|| v.clone());
+        out.headers_mut()
+            .entry(k.clone())
+            .or_insert_with(|| v.clone());
     }
     out
 }

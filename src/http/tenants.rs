@@ -111,12 +111,27 @@ pub async fn create_tenant(
     caller: PlatformCaller,
     Json(body): Json<CreateTenant>,
 ) -> Result<Response> {
-    let new = NewTenant::parse(&body.id, &body.name, &body.base_currency, body.modules, body.owner_email)?;
+    let new = NewTenant::parse(
+        &body.id,
+        &body.name,
+        &body.base_currency,
+        body.modules,
+        body.owner_email,
+    )?;
     let (record, owner_token) = state.tenancy.create_tenant(new, &caller.actor).await?;
     let location = format!("/v1/tenants/{}", record.id);
     let version = record.version;
-    let body = CreatedTenant { tenant: TenantView::of(&state, record), owner_token };
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], etag(version), Json(body)).into_response())
+    let body = CreatedTenant {
+        tenant: TenantView::of(&state, record),
+        owner_token,
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        etag(version),
+        Json(body),
+    )
+        .into_response())
 }
 
 /// List tenants (not deleted ones), ordered by id.
@@ -136,7 +151,9 @@ pub async fn list_tenants(
         None
     };
     let st = state.clone();
-    let items = crate::db::blocking(move || Ok(rows.into_iter().map(|r| TenantView::of(&st, r)).collect())).await?;
+    let items =
+        crate::db::blocking(move || Ok(rows.into_iter().map(|r| TenantView::of(&st, r)).collect()))
+            .await?;
     Ok(Json(TenantList { items, next_cursor }))
 }
 
@@ -171,13 +188,16 @@ pub async fn update_tenant(
 ) -> Result<Response> {
     let id = path_id(&id)?;
     let expected = if_match(&headers)?;
-    if let Some(name) = &body.name {
-        if name.trim().is_empty() || name.chars().count() > 200 {
-            return Err(Error::invalid("name", "must be 1-200 characters"));
-        }
+    if let Some(name) = &body.name
+        && (name.trim().is_empty() || name.chars().count() > 200)
+    {
+        return Err(Error::invalid("name", "must be 1-200 characters"));
     }
     let name = body.name.map(|n| n.trim().to_owned());
-    let record = state.tenancy.update_tenant(&id, expected, name, body.status, &caller.actor).await?;
+    let record = state
+        .tenancy
+        .update_tenant(&id, expected, name, body.status, &caller.actor)
+        .await?;
     Ok((etag(record.version), Json(TenantView::of(&state, record))).into_response())
 }
 
@@ -193,7 +213,10 @@ pub async fn delete_tenant(
     headers: HeaderMap,
 ) -> Result<StatusCode> {
     let id = path_id(&id)?;
-    state.tenancy.delete_tenant(&id, if_match(&headers)?, &caller.actor).await?;
+    state
+        .tenancy
+        .delete_tenant(&id, if_match(&headers)?, &caller.actor)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -206,7 +229,10 @@ pub async fn restore_tenant(
     caller: PlatformCaller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let record = state.tenancy.restore_tenant(&path_id(&id)?, &caller.actor).await?;
+    let record = state
+        .tenancy
+        .restore_tenant(&path_id(&id)?, &caller.actor)
+        .await?;
     Ok((etag(record.version), Json(TenantView::of(&state, record))).into_response())
 }
 
@@ -277,7 +303,10 @@ pub async fn platform_audit_log(
     let limit = page_limit(q.limit)?;
     let tenant = q.tenant.as_deref().map(TenantId::parse).transpose()?;
     let before = match q.cursor.as_deref() {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| Error::bad_field("cursor", "invalid cursor"))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| Error::bad_field("cursor", "invalid cursor"))?,
+        ),
         None => None,
     };
     let mut items = state

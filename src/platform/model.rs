@@ -51,7 +51,13 @@ pub struct TenantRecord {
 }
 
 /// The modules a tenant can enable; all are on by default.
-pub const MODULES: &[&str] = &["accounting", "sales", "purchasing", "inventory", "manufacturing"];
+pub const MODULES: &[&str] = &[
+    "accounting",
+    "sales",
+    "purchasing",
+    "inventory",
+    "manufacturing",
+];
 
 /// What a new tenant needs; validated by [`NewTenant::parse`].
 #[derive(Debug, Clone)]
@@ -76,7 +82,10 @@ impl NewTenant {
         let mut errors = Vec::new();
         let name = name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
-            errors.push(crate::error::FieldError::new("name", "must be 1-200 characters"));
+            errors.push(crate::error::FieldError::new(
+                "name",
+                "must be 1-200 characters",
+            ));
         }
         if base_currency.len() != 3 || !base_currency.bytes().all(|b| b.is_ascii_uppercase()) {
             errors.push(crate::error::FieldError::new(
@@ -87,17 +96,29 @@ impl NewTenant {
         let modules = modules.unwrap_or_else(|| MODULES.iter().map(|m| m.to_string()).collect());
         for m in &modules {
             if !MODULES.contains(&m.as_str()) {
-                errors.push(crate::error::FieldError::new("modules", format!("unknown module {m:?}")));
+                errors.push(crate::error::FieldError::new(
+                    "modules",
+                    format!("unknown module {m:?}"),
+                ));
             }
         }
         let owner_email = owner_email.unwrap_or_else(|| format!("owner@{id}.invalid"));
         if !owner_email.contains('@') || owner_email.len() > 254 {
-            errors.push(crate::error::FieldError::new("owner_email", "must be an email address"));
+            errors.push(crate::error::FieldError::new(
+                "owner_email",
+                "must be an email address",
+            ));
         }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
-        Ok(Self { id, name, base_currency: base_currency.to_owned(), modules, owner_email })
+        Ok(Self {
+            id,
+            name,
+            base_currency: base_currency.to_owned(),
+            modules,
+            owner_email,
+        })
     }
 }
 
@@ -108,7 +129,12 @@ mod tests {
     #[test]
     fn new_tenant_validates_every_field() {
         assert!(NewTenant::parse("acme", "Acme", "EUR", None, None).is_ok());
-        assert_eq!(NewTenant::parse("../x", "Acme", "EUR", None, None).unwrap_err().status(), 400);
+        assert_eq!(
+            NewTenant::parse("../x", "Acme", "EUR", None, None)
+                .unwrap_err()
+                .status(),
+            400
+        );
         let e = NewTenant::parse("acme", " ", "eur", Some(vec!["crm".into()]), None).unwrap_err();
         match e {
             Error::Invalid(errs) => assert_eq!(errs.len(), 3),

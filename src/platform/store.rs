@@ -46,13 +46,17 @@ pub fn insert_tenant(conn: &Connection, t: &TenantRecord) -> Result<()> {
         ":id": t.id.as_str(), ":name": t.name, ":status": t.status.as_str(),
         ":cur": t.base_currency, ":modules": modules, ":sv": t.schema_version, ":at": t.created_at,
     })
-    .on_constraint("tenants.id", || Error::Conflict(format!("tenant {} already exists", t.id)))?;
+    .on_constraint("tenants.id", || {
+        Error::Conflict(format!("tenant {} already exists", t.id))
+    })?;
     Ok(())
 }
 
 pub fn find_tenant(conn: &Connection, id: &TenantId) -> Result<Option<TenantRecord>> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = :id"))?
+        .prepare_cached(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = :id"
+        ))?
         .query_row(named_params! { ":id": id.as_str() }, tenant_from_row)
         .optional()?)
 }
@@ -80,7 +84,8 @@ pub fn list_tenants(
 }
 
 pub fn all_tenants(conn: &Connection) -> Result<Vec<TenantRecord>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))?;
     let rows = stmt.query_map([], tenant_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -94,14 +99,7 @@ pub fn update_tenant(
     status: Option<TenantStatus>,
 ) -> Result<TenantRecord> {
     let current = get_tenant(conn, id)?;
-    if let Some(v) = expected_version {
-        if v != current.version {
-            return Err(Error::Conflict(format!(
-                "version mismatch: If-Match {v}, current {}",
-                current.version
-            )));
-        }
-    }
+    crate::error::ensure_version(expected_version, current.version)?;
     conn.prepare_cached(
         "UPDATE tenants SET name = COALESCE(:name, name), status = COALESCE(:status, status), \
          version = version + 1, updated_at = :now WHERE id = :id",
@@ -132,8 +130,10 @@ pub fn mark_restored(conn: &Connection, id: &TenantId) -> Result<()> {
 }
 
 pub fn set_schema_version(conn: &Connection, id: &TenantId, version: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE tenants SET schema_version = :v WHERE id = :id AND schema_version != :v")?
-        .execute(named_params! { ":v": version, ":id": id.as_str() })?;
+    conn.prepare_cached(
+        "UPDATE tenants SET schema_version = :v WHERE id = :id AND schema_version != :v",
+    )?
+    .execute(named_params! { ":v": version, ":id": id.as_str() })?;
     Ok(())
 }
 
@@ -149,15 +149,19 @@ pub fn insert_platform_token(conn: &Connection, name: &str, token_hash: &str) ->
 }
 
 /// The id and name of a live (unrevoked, unexpired) platform token with this hash.
-pub fn find_platform_token(conn: &Connection, token_hash: &str) -> Result<Option<(String, String)>> {
+pub fn find_platform_token(
+    conn: &Connection,
+    token_hash: &str,
+) -> Result<Option<(String, String)>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, name FROM platform_tokens WHERE token_hash = :hash AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > :now)",
         )?
-        .query_row(named_params! { ":hash": token_hash, ":now": crate::clock::now_rfc3339() }, |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            named_params! { ":hash": token_hash, ":now": crate::clock::now_rfc3339() },
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?)
 }
 
@@ -258,7 +262,10 @@ mod tests {
     fn duplicate_tenant_is_a_conflict() {
         let c = db();
         insert_tenant(&c, &record("acme")).unwrap();
-        assert!(matches!(insert_tenant(&c, &record("acme")), Err(Error::Conflict(_))));
+        assert!(matches!(
+            insert_tenant(&c, &record("acme")),
+            Err(Error::Conflict(_))
+        ));
     }
 
     #[test]
@@ -266,9 +273,15 @@ mod tests {
         let c = db();
         insert_tenant(&c, &record("acme")).unwrap();
         let id = TenantId::parse("acme").unwrap();
-        assert!(matches!(update_tenant(&c, &id, Some(7), Some("X"), None), Err(Error::Conflict(_))));
+        assert!(matches!(
+            update_tenant(&c, &id, Some(7), Some("X"), None),
+            Err(Error::Conflict(_))
+        ));
         let t = update_tenant(&c, &id, Some(1), None, Some(TenantStatus::Suspended)).unwrap();
-        assert_eq!((t.name.as_str(), t.status, t.version), ("Acme", TenantStatus::Suspended, 2));
+        assert_eq!(
+            (t.name.as_str(), t.status, t.version),
+            ("Acme", TenantStatus::Suspended, 2)
+        );
     }
 
     #[test]
@@ -279,7 +292,10 @@ mod tests {
         }
         mark_deleted(&c, &TenantId::parse("bb").unwrap(), "trash/bb.db").unwrap();
         let page = list_tenants(&c, Some("aa"), 10, false).unwrap();
-        assert_eq!(page.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["cc"]);
+        assert_eq!(
+            page.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["cc"]
+        );
         assert_eq!(list_tenants(&c, None, 10, true).unwrap().len(), 3);
     }
 
@@ -287,7 +303,10 @@ mod tests {
     fn platform_audit_is_append_only() {
         let c = db();
         record_audit(&c, "op", "tenant.create", None, serde_json::json!({}), None).unwrap();
-        assert!(c.execute("UPDATE platform_audit SET actor = 'x'", []).is_err());
+        assert!(
+            c.execute("UPDATE platform_audit SET actor = 'x'", [])
+                .is_err()
+        );
         assert!(c.execute("DELETE FROM platform_audit", []).is_err());
     }
 }

@@ -38,7 +38,8 @@ impl DataDir {
     /// A unique scratch name beside the tenant file, so the final `rename` is atomic.
     pub fn tenant_partial(&self, id: &TenantId) -> PathBuf {
         let nonce = uuid::Uuid::new_v4().simple();
-        self.tenants_dir().join(format!(".{id}.{nonce}{PARTIAL_SUFFIX}"))
+        self.tenants_dir()
+            .join(format!(".{id}.{nonce}{PARTIAL_SUFFIX}"))
     }
 
     pub fn trash_dir(&self) -> PathBuf {
@@ -60,7 +61,8 @@ impl DataDir {
 
     /// The pre-migrated tenant template for one schema version.
     pub fn template_file(&self, schema_version: i64) -> PathBuf {
-        self.templates_dir().join(format!("tenant-v{schema_version}.db"))
+        self.templates_dir()
+            .join(format!("tenant-v{schema_version}.db"))
     }
 
     /// Held exclusively by `erpd serve` so that offline-only commands can refuse.

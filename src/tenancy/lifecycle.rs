@@ -23,7 +23,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn cli() -> Self {
-        Self { name: format!("cli:{}", whoami()), request_id: None }
+        Self {
+            name: format!("cli:{}", whoami()),
+            request_id: None,
+        }
     }
 }
 
@@ -36,21 +39,33 @@ const DRAIN_WAIT: Duration = Duration::from_secs(10);
 
 impl Tenancy {
     /// Provision a tenant; returns its catalog record and the owner token (shown once).
-    pub async fn create_tenant(&self, new: NewTenant, actor: &Actor) -> Result<(TenantRecord, String)> {
+    pub async fn create_tenant(
+        &self,
+        new: NewTenant,
+        actor: &Actor,
+    ) -> Result<(TenantRecord, String)> {
         if let Some(existing) = self.registry.get(&new.id) {
             let why = if existing.status == TenantStatus::Deleted {
-                format!("tenant {} is in the trash; restore it or choose another id", new.id)
+                format!(
+                    "tenant {} is in the trash; restore it or choose another id",
+                    new.id
+                )
             } else {
                 format!("tenant {} already exists", new.id)
             };
             return Err(Error::Conflict(why));
         }
         let created_at = crate::clock::now_rfc3339();
-        let (layout, opts, template) = (self.layout.clone(), self.opts.clone(), self.template.clone());
+        let (layout, opts, template) = (
+            self.layout.clone(),
+            self.opts.clone(),
+            self.template.clone(),
+        );
         let (n, at, rid) = (new.clone(), created_at.clone(), actor.request_id.clone());
-        let owner_token =
-            db::blocking(move || provision::provision(&layout, &opts, &template, &n, &at, rid.as_deref()))
-                .await?;
+        let owner_token = db::blocking(move || {
+            provision::provision(&layout, &opts, &template, &n, &at, rid.as_deref())
+        })
+        .await?;
         let record = TenantRecord {
             id: new.id.clone(),
             name: new.name.clone(),
@@ -71,7 +86,14 @@ impl Tenancy {
             .write(move |tx| {
                 store::insert_tenant(tx, &r)?;
                 let details = json!({ "name": r.name, "base_currency": r.base_currency });
-                store::record_audit(tx, &a.name, "tenant.create", Some(&r.id), details, a.request_id.as_deref())?;
+                store::record_audit(
+                    tx,
+                    &a.name,
+                    "tenant.create",
+                    Some(&r.id),
+                    details,
+                    a.request_id.as_deref(),
+                )?;
                 store::get_tenant(tx, &r.id)
             })
             .await;
@@ -93,11 +115,19 @@ impl Tenancy {
 
     pub async fn get_tenant(&self, id: &TenantId) -> Result<TenantRecord> {
         let tid = id.clone();
-        self.platform.read(move |c| store::get_tenant(c, &tid)).await
+        self.platform
+            .read(move |c| store::get_tenant(c, &tid))
+            .await
     }
 
-    pub async fn list_tenants(&self, after: Option<String>, limit: i64) -> Result<Vec<TenantRecord>> {
-        self.platform.read(move |c| store::list_tenants(c, after.as_deref(), limit, false)).await
+    pub async fn list_tenants(
+        &self,
+        after: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<TenantRecord>> {
+        self.platform
+            .read(move |c| store::list_tenants(c, after.as_deref(), limit, false))
+            .await
     }
 
     /// PATCH: rename and/or suspend/resume, with optional If-Match.
@@ -120,7 +150,8 @@ impl Tenancy {
                 if before.status == TenantStatus::Deleted {
                     return Err(Error::NotFound);
                 }
-                let after = store::update_tenant(tx, &tid, expected_version, name.as_deref(), status)?;
+                let after =
+                    store::update_tenant(tx, &tid, expected_version, name.as_deref(), status)?;
                 let rid = a.request_id.as_deref();
                 if before.status != after.status {
                     let action = match after.status {
@@ -141,18 +172,22 @@ impl Tenancy {
     }
 
     /// Soft delete: stop serving, move the file to the trash, mark the catalog row.
-    pub async fn delete_tenant(&self, id: &TenantId, expected_version: Option<i64>, actor: &Actor) -> Result<()> {
+    pub async fn delete_tenant(
+        &self,
+        id: &TenantId,
+        expected_version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<()> {
         let record = self.get_tenant(id).await?;
         if record.status == TenantStatus::Deleted {
             return Err(Error::NotFound);
         }
-        if let Some(v) = expected_version {
-            if v != record.version {
-                return Err(Error::Conflict(format!("version mismatch: If-Match {v}, current {}", record.version)));
-            }
-        }
+        crate::error::ensure_version(expected_version, record.version)?;
         // New requests get 404 from here on; in-flight ones finish first.
-        self.registry.put(TenantRecord { status: TenantStatus::Deleted, ..record.clone() });
+        self.registry.put(TenantRecord {
+            status: TenantStatus::Deleted,
+            ..record.clone()
+        });
         if let Err(e) = self.pools.fence_and_close(id, DRAIN_WAIT).await {
             self.registry.put(record);
             return Err(e);
@@ -178,7 +213,9 @@ impl Tenancy {
             let from = layout.tenant_file(&tid);
             let to = layout.trash_file(&tid, &crate::clock::file_stamp());
             if to.exists() {
-                return Err(Error::Conflict("a trash entry with this timestamp exists; retry".into()));
+                return Err(Error::Conflict(
+                    "a trash entry with this timestamp exists; retry".into(),
+                ));
             }
             std::fs::rename(&from, &to)?;
             provision::remove_db_files(&from); // stale -wal/-shm after the checkpoint
@@ -193,7 +230,14 @@ impl Tenancy {
             .write(move |tx| {
                 store::mark_deleted(tx, &tid, &trash_name)?;
                 let details = json!({ "trash_file": trash_name });
-                store::record_audit(tx, &a.name, "tenant.delete", Some(&tid), details, a.request_id.as_deref())?;
+                store::record_audit(
+                    tx,
+                    &a.name,
+                    "tenant.delete",
+                    Some(&tid),
+                    details,
+                    a.request_id.as_deref(),
+                )?;
                 store::get_tenant(tx, &tid)
             })
             .await
@@ -205,7 +249,9 @@ impl Tenancy {
         let trash = match (&record.status, &record.trash_file) {
             (TenantStatus::Deleted, Some(t)) => std::path::PathBuf::from(t),
             (TenantStatus::Deleted, None) => {
-                return Err(Error::Conflict(format!("tenant {id} has no file in the trash")));
+                return Err(Error::Conflict(format!(
+                    "tenant {id} has no file in the trash"
+                )));
             }
             _ => return Err(Error::Conflict(format!("tenant {id} is not deleted"))),
         };
@@ -214,11 +260,15 @@ impl Tenancy {
         db::blocking(move || {
             let target = layout.tenant_file(&tid);
             if !trash.is_file() {
-                return Err(Error::Conflict(format!("the trash file of {tid} is gone (purged?)")));
+                return Err(Error::Conflict(format!(
+                    "the trash file of {tid} is gone (purged?)"
+                )));
             }
             // link, not rename: never overwrite a file that appeared under the id.
             std::fs::hard_link(&trash, &target).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::Conflict(format!("a file for {tid} already exists")),
+                std::io::ErrorKind::AlreadyExists => {
+                    Error::Conflict(format!("a file for {tid} already exists"))
+                }
                 _ => Error::Other(e.into()),
             })?;
             std::fs::remove_file(&trash)?;
@@ -231,7 +281,14 @@ impl Tenancy {
             .platform
             .write(move |tx| {
                 store::mark_restored(tx, &tid)?;
-                store::record_audit(tx, &a.name, "tenant.restore", Some(&tid), json!({}), a.request_id.as_deref())?;
+                store::record_audit(
+                    tx,
+                    &a.name,
+                    "tenant.restore",
+                    Some(&tid),
+                    json!({}),
+                    a.request_id.as_deref(),
+                )?;
                 store::get_tenant(tx, &tid)
             })
             .await?;

@@ -56,7 +56,10 @@ impl Tenancy {
             provision::ensure_template(&l, &o)
         })
         .await?;
-        let platform_opts = DbOptions { max_connections: 4, ..opts.clone() };
+        let platform_opts = DbOptions {
+            max_connections: 4,
+            ..opts.clone()
+        };
         let pool = db::build_pool(
             &layout.platform_db(),
             &platform_opts,
@@ -75,7 +78,7 @@ impl Tenancy {
     }
 
     pub async fn reload_registry(&self) -> Result<()> {
-        let all = self.platform.read(|c| platform_store::all_tenants(c)).await?;
+        let all = self.platform.read(platform_store::all_tenants).await?;
         self.registry.replace_all(all);
         Ok(())
     }

@@ -104,7 +104,12 @@ impl TenantPools {
                 live: Mutex::new(HashMap::new()),
                 opening: Mutex::new(HashMap::new()),
                 fenced: Mutex::new(HashSet::new()),
-                scheduler: Arc::new(ScheduledThreadPool::builder().num_threads(1).thread_name_pattern("erpd-r2d2-{}").build()),
+                scheduler: Arc::new(
+                    ScheduledThreadPool::builder()
+                        .num_threads(1)
+                        .thread_name_pattern("erpd-r2d2-{}")
+                        .build(),
+                ),
                 stats: Arc::new(Stats::default()),
             }),
         }
@@ -124,7 +129,10 @@ impl TenantPools {
             self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(h);
         }
-        let gate = lock(&self.inner.opening).entry(id.clone()).or_default().clone();
+        let gate = lock(&self.inner.opening)
+            .entry(id.clone())
+            .or_default()
+            .clone();
         let _open_guard = gate.lock().await;
         let result = match self.lookup(id)? {
             Some(h) => {

@@ -31,7 +31,10 @@ pub fn run(layout: &DataDir, opts: &DbOptions) -> Result<Report> {
     let mut on_disk = Vec::new();
     for entry in std::fs::read_dir(layout.tenants_dir())? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.ends_with(layout::PARTIAL_SUFFIX) {
             provision::remove_db_files(&path);
             report.partials_removed += 1;
@@ -59,7 +62,9 @@ pub fn run(layout: &DataDir, opts: &DbOptions) -> Result<Report> {
                     store::mark_deleted(&platform, &r.id, &trash.display().to_string())?;
                     report.fixed.push(r.id);
                 }
-                None => tracing::error!(tenant = %r.id, "catalog lists a tenant whose file is missing"),
+                None => {
+                    tracing::error!(tenant = %r.id, "catalog lists a tenant whose file is missing")
+                }
             }
         }
     }
@@ -69,7 +74,12 @@ pub fn run(layout: &DataDir, opts: &DbOptions) -> Result<Report> {
     Ok(report)
 }
 
-fn adopt(layout: &DataDir, opts: &DbOptions, platform: &rusqlite::Connection, id: &TenantId) -> Result<()> {
+fn adopt(
+    layout: &DataDir,
+    opts: &DbOptions,
+    platform: &rusqlite::Connection,
+    id: &TenantId,
+) -> Result<()> {
     let conn = db::open_connection(&layout.tenant_file(id), opts)?;
     if !schema::is_tenant_file(&conn)? {
         return Err(anyhow::anyhow!("not an erpd tenant file").into());
@@ -97,7 +107,14 @@ fn adopt(layout: &DataDir, opts: &DbOptions, platform: &rusqlite::Connection, id
         last_backup_at: None,
     };
     store::insert_tenant(platform, &record)?;
-    store::record_audit(platform, "erpd", "tenant.adopt", Some(id), json!({ "reason": "file without catalog row" }), None)?;
+    store::record_audit(
+        platform,
+        "erpd",
+        "tenant.adopt",
+        Some(id),
+        json!({ "reason": "file without catalog row" }),
+        None,
+    )?;
     Ok(())
 }
 

@@ -18,7 +18,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn get(&self, id: &TenantId) -> Option<Arc<TenantRecord>> {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     pub fn put(&self, record: TenantRecord) {
@@ -27,7 +31,10 @@ impl Registry {
     }
 
     pub fn replace_all(&self, records: Vec<TenantRecord>) {
-        let fresh = records.into_iter().map(|r| (r.id.clone(), Arc::new(r))).collect();
+        let fresh = records
+            .into_iter()
+            .map(|r| (r.id.clone(), Arc::new(r)))
+            .collect();
         *self.map.write().unwrap_or_else(|p| p.into_inner()) = fresh;
     }
 

@@ -18,6 +18,7 @@
 //! `trash/` (soft-deleted tenants) and `templates/` (the pre-migrated file new tenants are
 //! copied from). Migrations are refinery's, embedded (`schema`).
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -29,6 +30,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod platform;
+pub mod reference;
 pub mod schema;
 pub mod telemetry;
 pub mod tenancy;

@@ -1,0 +1,6 @@
+//! The access-aware data layer: entity descriptions, permissions, and the one query
+//! compiler every read path goes through, so forbidden columns are never read and
+//! forbidden fields can be neither filtered, sorted nor grouped on.
+
+pub mod entity;
+pub mod permission;

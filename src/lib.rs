@@ -27,6 +27,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod erp;
 pub mod error;
 pub mod http;
 pub mod platform;

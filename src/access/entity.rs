@@ -18,7 +18,7 @@ pub enum Kind {
     /// A decimal string on the wire; INTEGER scaled by 10^scale in SQLite.
     Decimal {
         scale: u32,
-        min_zero: bool,
+        min: Bound,
     },
     Int {
         min: i64,
@@ -37,6 +37,16 @@ pub enum Kind {
     Uom,
     /// A platform tax category (`standard`, `reduced`, `zero`, `exempt`).
     TaxCategory,
+}
+
+/// The lower bound of a decimal field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Any,
+    /// Zero or more.
+    NonNegative,
+    /// Strictly more than zero.
+    Positive,
 }
 
 /// Which currency a money field is in.

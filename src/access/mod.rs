@@ -4,3 +4,7 @@
 
 pub mod entity;
 pub mod permission;
+pub mod query;
+pub mod store;
+pub mod values;
+pub mod write;

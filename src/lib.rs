@@ -30,6 +30,7 @@ pub mod db;
 pub mod erp;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod platform;
 pub mod reference;
 pub mod schema;

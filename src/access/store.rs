@@ -201,15 +201,30 @@ pub fn update(
     act: &Act<'_>,
     ctx: &Ctx<'_>,
 ) -> Result<()> {
-    check_refs(tx, values)?;
     let mut after = before.clone();
+    for (f, v) in values {
+        after.insert(f.name, v.clone());
+    }
+    let (old, new) = (display(entity, &before, ctx), display(entity, &after, ctx));
+    let changes: Map<String, Json> = new
+        .into_iter()
+        .filter(|(k, v)| old.get(k) != Some(v))
+        .map(|(k, v)| {
+            let was = old.get(&k).cloned().unwrap_or(Json::Null);
+            (k, json!([was, v]))
+        })
+        .collect();
+    if changes.is_empty() {
+        // Nothing changes: no version bump, and no audit entry claiming a change.
+        return Ok(());
+    }
+    check_refs(tx, values)?;
     let mut sets = vec![
         "\"version\" = \"version\" + 1".to_owned(),
         "\"updated_at\" = ?".to_owned(),
     ];
     let mut params = vec![Value::Text(crate::clock::now_rfc3339())];
     for (f, v) in values {
-        after.insert(f.name, v.clone());
         sets.push(format!("{} = ?", quote(f.name)));
         params.push(v.clone());
     }
@@ -222,15 +237,6 @@ pub fn update(
     tx.prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(params.iter()))
         .map_err(conflict(entity))?;
-    let (old, new) = (display(entity, &before, ctx), display(entity, &after, ctx));
-    let changes: Map<String, Json> = new
-        .into_iter()
-        .filter(|(k, v)| old.get(k) != Some(v))
-        .map(|(k, v)| {
-            let was = old.get(&k).cloned().unwrap_or(Json::Null);
-            (k, json!([was, v]))
-        })
-        .collect();
     audit::record(
         tx,
         &AuditEvent {
@@ -254,6 +260,12 @@ pub fn set_deleted(
     deleted: bool,
     act: &Act<'_>,
 ) -> Result<()> {
+    if !viewer.perms.allows(entity.name, "delete") {
+        return Err(Error::Forbidden(format!(
+            "no permission to delete or restore {}",
+            entity.name
+        )));
+    }
     let (version, _) = current(tx, entity, viewer, id, !deleted)?;
     crate::error::ensure_version(expected, version)?;
     let now = crate::clock::now_rfc3339();

@@ -17,6 +17,7 @@ use super::token::{self, Presented};
 use super::{Principal, store};
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::platform::model::TenantRecord;
 use crate::platform::store as platform_store;
 use crate::tenancy::lifecycle::Actor;
 use crate::tenancy::{TenantDb, TenantId};
@@ -87,6 +88,8 @@ pub async fn tenant_id(parts: &mut Parts, state: &AppState) -> Result<TenantId> 
 /// An authenticated user of the tenant named in the path, with its open file.
 pub struct TenantCaller {
     pub tenant: Arc<TenantDb>,
+    /// The catalog record (base currency, modules) as of this request.
+    pub record: Arc<TenantRecord>,
     pub principal: Principal,
     pub request_id: Option<String>,
 }
@@ -113,7 +116,7 @@ impl FromRequestParts<AppState> for TenantCaller {
             Presented::Tenant(owner) if owner != id.as_str() => return Err(Error::NotFound),
             Presented::Tenant(_) => {}
         }
-        state.tenancy.resolve(&id)?;
+        let record = state.tenancy.resolve(&id)?;
         let tenant = state.tenancy.tenant_db(&id).await?;
         let hash = token::hash(presented);
         let principal = tenant
@@ -124,6 +127,7 @@ impl FromRequestParts<AppState> for TenantCaller {
         Span::current().record("user", principal.user_id.as_str());
         Ok(Self {
             tenant,
+            record,
             principal,
             request_id: request_id(parts),
         })

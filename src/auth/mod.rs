@@ -2,7 +2,6 @@
 //! authenticate platform and tenant requests.
 
 pub mod extract;
-pub mod permission;
 pub mod store;
 pub mod token;
 
@@ -15,6 +14,8 @@ pub struct Principal {
     /// The token this request presented (for revocation and audit).
     pub token_id: String,
     pub roles: Vec<String>,
+    /// Effective permissions of all the roles (built-in and custom).
+    pub perms: crate::access::permission::Permissions,
 }
 
 impl Principal {

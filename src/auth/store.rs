@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, named_params};
 
 use super::Principal;
+use crate::access::permission::{self, Permissions};
 use crate::error::Result;
 
 /// Insert a user with its roles; returns the new id.
@@ -55,13 +56,36 @@ pub fn find_principal_by_token(conn: &Connection, token_hash: &str) -> Result<Op
         return Ok(None);
     };
     let roles = list_roles(conn, &user_id)?;
+    let perms = permissions_of(conn, &roles)?;
     Ok(Some(Principal {
         user_id,
         email,
         name,
         token_id,
         roles,
+        perms,
     }))
+}
+
+/// Effective permissions of roles: built-in ones from code, custom ones from the file.
+pub fn permissions_of(conn: &Connection, roles: &[String]) -> Result<Permissions> {
+    let mut perms = Permissions::default();
+    for role in roles {
+        match permission::built_in(role) {
+            Some(grants) => perms.extend(&Permissions::from_grants(grants.iter().copied())),
+            None => {
+                let stored: Option<String> = conn
+                    .prepare_cached("SELECT permissions FROM roles WHERE name = :name")?
+                    .query_row(named_params! { ":name": role }, |r| r.get(0))
+                    .optional()?;
+                let grants: Vec<String> = stored
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default();
+                perms.extend(&Permissions::from_grants(grants.iter().map(String::as_str)));
+            }
+        }
+    }
+    Ok(perms)
 }
 
 pub fn list_roles(conn: &Connection, user_id: &str) -> Result<Vec<String>> {

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod parties;
+pub mod settings;
 
 use crate::access::entity::Entity;
 

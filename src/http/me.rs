@@ -5,7 +5,6 @@ use utoipa::ToSchema;
 
 use super::json::Json;
 use crate::auth::extract::TenantCaller;
-use crate::auth::permission;
 
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
@@ -41,7 +40,7 @@ pub async fn get_me(caller: TenantCaller) -> Json<MeView> {
     let p = caller.principal;
     Json(MeView {
         tenant: caller.tenant.id.to_string(),
-        permissions: permission::effective(&p.roles),
+        permissions: p.perms.to_strings(),
         roles: p.roles.clone(),
         user: UserView {
             id: p.user_id,

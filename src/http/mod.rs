@@ -1,9 +1,11 @@
 //! The HTTP surface: every route, the middleware stack, and the OpenAPI document that is
 //! generated from the same route list (so no endpoint can be served undocumented).
 
+pub mod entities;
 pub mod health;
 pub mod json;
 pub mod me;
+pub mod scope;
 pub mod tenants;
 
 use std::time::{Duration, Instant};
@@ -76,6 +78,7 @@ pub fn openapi_json() -> String {
 /// The full router with its middleware stack.
 pub fn router(state: AppState) -> axum::Router {
     let (router, _) = routes().split_for_parts();
+    let router = router.merge(entities::router());
     let x_request_id = HeaderName::from_static("x-request-id");
     let timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit;

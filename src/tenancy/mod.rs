@@ -24,6 +24,7 @@ use crate::db::{self, Db, DbOptions};
 use crate::error::{Error, Result};
 use crate::platform::model::{TenantRecord, TenantStatus};
 use crate::platform::store as platform_store;
+use crate::reference::Reference;
 use registry::Registry;
 
 pub struct Tenancy {
@@ -37,6 +38,8 @@ pub struct Tenancy {
     pub registry: Registry,
     /// The pre-migrated template new tenants are copied from.
     template: PathBuf,
+    /// Platform reference data (currencies, units, tax categories), read-only.
+    pub reference: Reference,
 }
 
 impl Tenancy {
@@ -49,11 +52,12 @@ impl Tenancy {
         max_open_tenants: NonZeroUsize,
     ) -> Result<Arc<Self>> {
         let (l, o) = (layout.clone(), opts.clone());
-        let template = db::blocking(move || {
-            l.ensure().map_err(anyhow::Error::from)?;
+        let (template, reference) = db::blocking(move || {
+            l.ensure()?;
             let mut conn = db::create_connection(&l.platform_db(), &o)?;
             crate::schema::migrate_platform(&mut conn)?;
-            provision::ensure_template(&l, &o)
+            let reference = Reference::load(&conn)?;
+            Ok((provision::ensure_template(&l, &o)?, reference))
         })
         .await?;
         let platform_opts = DbOptions {
@@ -72,6 +76,7 @@ impl Tenancy {
             layout,
             opts,
             template,
+            reference,
         });
         tenancy.reload_registry().await?;
         Ok(tenancy)

@@ -1,0 +1,11 @@
+//! Integration tests of erpd: the real binary, started as a child process on a temporary
+//! data directory, driven over HTTP on 127.0.0.1 and through its command line.
+//!
+//! Each test starts its own server, so tests are independent and run in parallel.
+
+mod helpers;
+mod operations;
+mod platform;
+mod process;
+mod storage;
+mod tenant_api;

@@ -449,6 +449,26 @@ async fn restoring_a_deleted_tenant_brings_back_its_file_and_data() {
 }
 
 #[tokio::test]
+async fn a_delete_with_a_stale_if_match_is_409_and_keeps_the_tenant() {
+    let app = spawn_app(&[]);
+    let token = app.create_tenant_ok("acme").await;
+
+    let resp = app
+        .send(
+            app.request(Method::DELETE, "/v1/tenants/acme")
+                .bearer_auth(&app.platform_token)
+                .header("if-match", "\"99\""),
+        )
+        .await;
+
+    resp.assert_problem(409);
+    assert!(app.tenant_file("acme").is_file(), "the file did not move");
+    let after = app.get("/v1/tenants/acme", &app.platform_token).await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(app.me("acme", &token).await.status, 200);
+}
+
+#[tokio::test]
 async fn creating_a_tenant_with_the_id_of_a_deleted_one_is_409() {
     let app = spawn_app(&[]);
     app.create_tenant_ok("acme").await;
@@ -524,6 +544,8 @@ async fn the_platform_audit_log_records_each_lifecycle_act_with_actor_and_reques
             "actor names the platform token: {entry}"
         );
         assert!(entry["at"].is_string(), "{entry}");
+        assert!(entry.get("id").is_some_and(|v| !v.is_null()), "{entry}");
+        assert!(entry.get("details").is_some(), "{entry}");
     }
     let request_ids: std::collections::HashSet<&String> = acts.iter().map(|(_, r)| r).collect();
     assert_eq!(request_ids.len(), acts.len(), "request ids are distinct");

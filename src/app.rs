@@ -1,9 +1,13 @@
 //! The application: state shared by every request, and the server's run loop.
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+
+use crate::auth::cache::AuthCache;
+use crate::auth::limit::LoginLimiter;
 
 use crate::config::Config;
 use crate::error::Result;
@@ -20,6 +24,10 @@ pub struct App {
     pub tenancy: Arc<Tenancy>,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
+    /// Resolved principals per (tenant, token), invalidated per tenant on identity changes.
+    pub auth_cache: AuthCache,
+    /// Failed-login counters per (tenant, email).
+    pub login_limiter: LoginLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -44,10 +52,13 @@ impl AppState {
         let (layout, opts) = (config.layout.clone(), config.db.clone());
         crate::db::blocking(move || reconcile::run(&layout, &opts)).await?;
         tenancy.reload_registry().await?;
+        let cache_size = NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN);
         Ok(Self(Arc::new(App {
             config,
             tenancy,
             openapi: crate::http::openapi_json(),
+            auth_cache: AuthCache::new(cache_size),
+            login_limiter: LoginLimiter::new(cache_size),
         })))
     }
 }

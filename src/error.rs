@@ -51,8 +51,8 @@ pub enum Error {
     Invalid(Vec<FieldError>),
     #[error("tenant is suspended")]
     Suspended,
-    #[error("too many requests")]
-    RateLimited,
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u32 },
     /// The tenant cannot be served right now (pending migration, maintenance, overload).
     #[error("tenant unavailable: {detail}")]
     Unavailable {
@@ -106,7 +106,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Suspended => StatusCode::LOCKED,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } | Error::SchemaTooNew { .. } | Error::StatementTimeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -129,7 +129,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::Invalid(_) => "validation-failed",
             Error::Suspended => "tenant-suspended",
-            Error::RateLimited => "rate-limited",
+            Error::RateLimited { .. } => "rate-limited",
             Error::Unavailable { .. } => "tenant-unavailable",
             Error::SchemaTooNew { .. } => "tenant-schema-too-new",
             Error::StatementTimeout => "statement-timeout",

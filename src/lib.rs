@@ -31,6 +31,7 @@ pub mod erp;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod identity;
 pub mod platform;
 pub mod reference;
 pub mod schema;

@@ -102,6 +102,23 @@ impl Permissions {
         })
     }
 
+    /// Does this set grant everything `g` grants? (No one may hand out more than they hold.)
+    pub fn covers(&self, g: &Grant) -> bool {
+        self.grants.iter().any(|c| {
+            (c.entity == "*" || c.entity == g.entity)
+                && (c.action == "*" || c.action == g.action)
+                && match (&c.field, &g.field) {
+                    (None, None) => true,
+                    (Some(cf), Some(gf)) => cf == "*" || cf == gf,
+                    _ => false,
+                }
+        })
+    }
+
+    pub fn covers_all(&self, other: &Permissions) -> bool {
+        other.grants.iter().all(|g| self.covers(g))
+    }
+
     /// Sorted grants as strings (for `me`).
     pub fn to_strings(&self) -> Vec<String> {
         self.grants.iter().map(ToString::to_string).collect()
@@ -241,6 +258,21 @@ mod tests {
         let owner = role("owner");
         assert!(owner.allows_field("products", "cost", true, "write"));
         assert!(owner.allows("anything", "delete"));
+    }
+
+    #[test]
+    fn nobody_hands_out_more_than_they_hold() {
+        assert!(role("owner").covers_all(&role("accountant")));
+        assert!(role("admin").covers_all(&role("owner")));
+        assert!(!role("accountant").covers_all(&role("owner")));
+        assert!(!role("viewer").covers_all(&role("sales")));
+        assert!(
+            role("accountant")
+                .covers_all(&Permissions::from_grants(["customers.credit_limit:read"]))
+        );
+        assert!(
+            !role("sales").covers_all(&Permissions::from_grants(["customers.credit_limit:read"]))
+        );
     }
 
     #[test]

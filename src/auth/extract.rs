@@ -119,16 +119,51 @@ impl FromRequestParts<AppState> for TenantCaller {
         let record = state.tenancy.resolve(&id)?;
         let tenant = state.tenancy.tenant_db(&id).await?;
         let hash = token::hash(presented);
-        let principal = tenant
-            .db
-            .read(move |c| store::find_principal_by_token(c, &hash))
-            .await?
-            .ok_or(Error::Unauthorized("invalid, revoked or expired token"))?;
+        let principal = match state.auth_cache.get(&id, &hash) {
+            Some(p) => p,
+            None => {
+                // Read the generation first: a change racing this read leaves a stale entry.
+                let generation = state.auth_cache.current_generation(&id);
+                let h = hash.clone();
+                let p = tenant
+                    .db
+                    .read(move |c| store::find_principal_by_token(c, &h))
+                    .await?
+                    .ok_or(Error::Unauthorized("invalid, revoked or expired token"))?;
+                let expires = p.token_expires_at.as_deref().and_then(crate::clock::parse);
+                state
+                    .auth_cache
+                    .put(&id, &hash, p.clone(), expires, generation);
+                p
+            }
+        };
         Span::current().record("user", principal.user_id.as_str());
         Ok(Self {
             tenant,
             record,
             principal,
+            request_id: request_id(parts),
+        })
+    }
+}
+
+/// A tenant request that needs no token (login): the tenant is resolved, gated and opened.
+pub struct TenantGate {
+    pub tenant: Arc<TenantDb>,
+    pub record: Arc<TenantRecord>,
+    pub request_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for TenantGate {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let id = tenant_id(parts, state).await?;
+        let record = state.tenancy.resolve(&id)?;
+        let tenant = state.tenancy.tenant_db(&id).await?;
+        Ok(Self {
+            tenant,
+            record,
             request_id: request_id(parts),
         })
     }

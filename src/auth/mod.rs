@@ -1,7 +1,10 @@
 //! Who is calling: bearer tokens, the principal they resolve to, and the extractors that
 //! authenticate platform and tenant requests.
 
+pub mod cache;
 pub mod extract;
+pub mod limit;
+pub mod password;
 pub mod store;
 pub mod token;
 
@@ -16,6 +19,8 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// Effective permissions of all the roles (built-in and custom).
     pub perms: crate::access::permission::Permissions,
+    /// When the presented token expires (RFC 3339), if it does.
+    pub token_expires_at: Option<String>,
 }
 
 impl Principal {

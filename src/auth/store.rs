@@ -42,17 +42,17 @@ pub fn insert_token(
 pub fn find_principal_by_token(conn: &Connection, token_hash: &str) -> Result<Option<Principal>> {
     let found = conn
         .prepare_cached(
-            "SELECT u.id, u.email, u.name, t.id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT u.id, u.email, u.name, t.id, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = :hash AND t.revoked_at IS NULL \
              AND (t.expires_at IS NULL OR t.expires_at > :now) \
              AND u.active = 1 AND u.deleted_at IS NULL",
         )?
         .query_row(
             named_params! { ":hash": token_hash, ":now": crate::clock::now_rfc3339() },
-            |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((user_id, email, name, token_id)) = found else {
+    let Some((user_id, email, name, token_id, token_expires_at)) = found else {
         return Ok(None);
     };
     let roles = list_roles(conn, &user_id)?;
@@ -64,6 +64,7 @@ pub fn find_principal_by_token(conn: &Connection, token_hash: &str) -> Result<Op
         token_id,
         roles,
         perms,
+        token_expires_at,
     }))
 }
 

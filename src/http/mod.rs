@@ -67,6 +67,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::tenant_health))
         .routes(routes!(tenants::platform_audit_log))
         .routes(routes!(me::get_me))
+        .merge(crate::identity::routes())
 }
 
 /// The OpenAPI document as served.

@@ -14,9 +14,13 @@ async fn concurrent_first_requests_to_a_cold_tenant_open_it_once() {
     let token = app.create_tenant_ok("cold").await;
     let opens_before = app.metric("erpd_tenant_opens_total").await;
 
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(100));
     let requests = (0..100).map(|_| {
-        let (api, token) = (app.clone_api(), token.clone());
-        tokio::spawn(async move { api.me("cold", &token).await.status })
+        let (api, token, start) = (app.clone_api(), token.clone(), start.clone());
+        tokio::spawn(async move {
+            start.wait().await;
+            api.me("cold", &token).await.status
+        })
     });
     let statuses: Vec<u16> = join_all(requests)
         .await

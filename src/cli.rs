@@ -50,6 +50,17 @@ pub enum Command {
     Migrate(Selection),
     /// Check integrity and schema of one tenant or all of them.
     Check(Selection),
+    /// The tenant audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute a tenant's audit hash chain; exit 1 naming the first edited or missing entry.
+    Verify { id: String },
 }
 
 #[derive(Debug, Args)]

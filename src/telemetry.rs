@@ -10,7 +10,10 @@ use tracing_subscriber::EnvFilter;
 pub fn init() {
     let filter = EnvFilter::try_from_env("ERPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("ERPD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // No colour codes when stderr is a file or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
+        .with_ansi(ansi)
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // A second init (tests in one process) is harmless: the first subscriber stays.

@@ -5,6 +5,9 @@
 //! Entries are written by the caller's transaction, so they commit or roll back with the
 //! change they describe. SQLite triggers refuse UPDATE and DELETE on the table.
 
+pub mod routes;
+pub mod store;
+
 use rusqlite::{Connection, OptionalExtension, named_params};
 use sha2::{Digest, Sha256};
 

@@ -1,6 +1,7 @@
 //! What each CLI command does. Commands share the tenancy services the server uses; the
 //! only difference is who the actor is (`cli:<user>`).
 
+mod audit;
 mod fleet;
 mod serve;
 mod tenant;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tenant { command } => tenant::run(&cli, command).await,
         Command::Migrate(sel) => fleet::migrate(&cli, sel).await,
         Command::Check(sel) => fleet::check(&cli, sel).await,
+        Command::Audit { command } => audit::run(&cli, command).await,
     }
 }
 

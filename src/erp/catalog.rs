@@ -57,6 +57,9 @@ pub static PRICE_LISTS: Entity = Entity {
     own_rows: None,
 };
 
+/// Scale of quantities in SQLite (10^-6).
+pub const QTY_SCALE: u32 = 6;
+
 /// Scale of exchange rates in SQLite (10^-9).
 pub const RATE_SCALE: u32 = 9;
 

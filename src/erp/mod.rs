@@ -3,6 +3,8 @@
 
 pub mod catalog;
 pub mod parties;
+pub mod price_lists;
+pub mod reference;
 pub mod settings;
 
 use crate::access::entity::Entity;

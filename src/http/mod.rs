@@ -2,6 +2,7 @@
 //! generated from the same route list (so no endpoint can be served undocumented).
 
 pub mod entities;
+pub mod entity_docs;
 pub mod health;
 pub mod json;
 pub mod me;
@@ -65,21 +66,50 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(tenants::restore_tenant))
         .routes(routes!(tenants::tenant_health))
+        .routes(routes!(tenants::create_access_grant))
         .routes(routes!(tenants::platform_audit_log))
         .routes(routes!(me::get_me))
         .merge(crate::identity::routes())
+        .routes(routes!(crate::audit::routes::list_audit))
+        .routes(routes!(crate::erp::reference::list_currencies))
+        .routes(routes!(crate::erp::settings::routes::list_settings))
+        .routes(routes!(crate::erp::settings::routes::set_setting))
+        .routes(routes!(crate::erp::settings::routes::list_modules))
+        .routes(routes!(crate::erp::settings::routes::list_features))
+        .routes(routes!(crate::erp::reference::set_currency))
+        .routes(routes!(crate::erp::reference::list_tax_rules))
+        .routes(routes!(
+            crate::erp::reference::get_tax_rule,
+            crate::erp::reference::set_tax_rule,
+            crate::erp::reference::delete_tax_rule
+        ))
 }
 
-/// The OpenAPI document as served.
+/// The OpenAPI document as served: the annotated routes plus the generic entity routes
+/// generated from their descriptions.
 pub fn openapi_json() -> String {
     let (_, api) = routes().split_for_parts();
-    api.to_pretty_json().unwrap_or_else(|_| "{}".into())
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    for e in crate::erp::ENTITIES {
+        entity_docs::add(&mut doc, e, &[]);
+    }
+    let items = serde_json::json!({ "type": "array", "items": { "type": "object", "properties": {
+        "product_id": { "type": "string" }, "min_quantity": { "type": "string", "format": "decimal" },
+        "unit_price": { "type": "string", "format": "decimal" } } } });
+    entity_docs::add(
+        &mut doc,
+        &crate::erp::catalog::PRICE_LISTS,
+        &[("items", items)],
+    );
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
 }
 
 /// The full router with its middleware stack.
 pub fn router(state: AppState) -> axum::Router {
     let (router, _) = routes().split_for_parts();
-    let router = router.merge(entities::router());
+    let router = router
+        .merge(entities::router())
+        .merge(crate::erp::price_lists::router());
     let x_request_id = HeaderName::from_static("x-request-id");
     let timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit;

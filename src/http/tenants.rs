@@ -322,3 +322,50 @@ pub async fn platform_audit_log(
     };
     Ok(Json(AuditList { items, next_cursor }))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccessGrant {
+    /// Why the operator needs access (recorded in both audit logs).
+    pub reason: String,
+    /// 1 to 86400.
+    pub ttl_seconds: i64,
+    /// Tenant roles the grant carries, e.g. `["viewer"]`.
+    pub roles: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessGrant {
+    /// A tenant token, shown once, valid until `expires_at`.
+    pub token: String,
+    pub expires_at: String,
+}
+
+/// Explicit cross-tenant access: a short-lived tenant token, audited on both sides.
+#[utoipa::path(post, path = "/v1/tenants/{id}/access-grants", tag = "tenants", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = NewAccessGrant,
+    responses((status = 201, body = AccessGrant), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_access_grant(
+    State(state): State<AppState>,
+    caller: PlatformCaller,
+    Path(id): Path<String>,
+    Json(body): Json<NewAccessGrant>,
+) -> Result<Response> {
+    let id = path_id(&id)?;
+    let grant = state
+        .tenancy
+        .create_access_grant(
+            &id,
+            body.reason,
+            body.ttl_seconds,
+            body.roles,
+            &caller.actor,
+        )
+        .await?;
+    state.auth_cache.invalidate(&id);
+    let body = AccessGrant {
+        token: grant.token,
+        expires_at: grant.expires_at,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}

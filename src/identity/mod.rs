@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
 }
 
-pub(crate) fn require(p: &Principal, entity: &str, action: &str) -> Result<()> {
+pub fn require(p: &Principal, entity: &str, action: &str) -> Result<()> {
     if p.perms.allows(entity, action) {
         Ok(())
     } else {
@@ -44,7 +44,7 @@ pub(crate) fn require(p: &Principal, entity: &str, action: &str) -> Result<()> {
 }
 
 /// Grants of a role, built-in or custom (None: no such role).
-pub(crate) fn role_grants(conn: &rusqlite::Connection, role: &str) -> Result<Option<Permissions>> {
+pub fn role_grants(conn: &rusqlite::Connection, role: &str) -> Result<Option<Permissions>> {
     if let Some(g) = permission::built_in(role) {
         return Ok(Some(Permissions::from_grants(g.iter().copied())));
     }

@@ -91,11 +91,7 @@ fn check_grants(caller: &Permissions, grants: &[String]) -> Result<()> {
     params(("tenant" = String, Path)), responses((status = 200, body = RoleList)))]
 pub async fn list_roles(caller: TenantCaller) -> Result<Json<RoleList>> {
     require(&caller.principal, "roles", "read")?;
-    let custom = caller
-        .tenant
-        .db
-        .read(store::list_custom_roles)
-        .await?;
+    let custom = caller.tenant.db.read(store::list_custom_roles).await?;
     let mut items: Vec<Role> = permission::BUILT_IN_ROLES
         .iter()
         .filter_map(|r| built_in(r))

@@ -2,6 +2,8 @@
 //! that must refuse while it runs.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -22,23 +24,38 @@ fn random_between(lo: u64, hi: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_9_during_tenant_creation_leaves_each_tenant_complete_or_absent() {
     let mut app = spawn_app(&[]);
-    let ids: Vec<String> = (0..50).map(|i| format!("crash-{i:02}")).collect();
+    let ids: Vec<String> = (0..80).map(|i| format!("crash-{i:02}")).collect();
+    let acknowledged_so_far = Arc::new(AtomicUsize::new(0));
     let creations: Vec<_> = ids
         .iter()
         .map(|id| {
             let (api, pt, body) = (app.clone_api(), app.platform_token.clone(), tenant_body(id));
+            let acks = acknowledged_so_far.clone();
             tokio::spawn(async move {
                 let req = api
                     .request(Method::POST, "/v1/tenants")
                     .bearer_auth(&pt)
                     .json(&body);
-                api.try_send(req).await.ok().map(|r| r.status)
+                let status = api.try_send(req).await.ok().map(|r| r.status);
+                if status == Some(201) {
+                    acks.fetch_add(1, Ordering::SeqCst);
+                }
+                status
             })
         })
         .collect();
 
-    let delay = random_between(30, 80);
-    tokio::time::sleep(Duration::from_millis(delay)).await;
+    // Crash once a few creations have been acknowledged, while the rest are in flight, so
+    // both "every 201 survives" and "a crash mid-creation leaves nothing half-made" are
+    // exercised in every run.
+    let target = random_between(3, 12) as usize;
+    let started = std::time::Instant::now();
+    while acknowledged_so_far.load(Ordering::SeqCst) < target
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let delay = started.elapsed().as_millis();
     app.kill();
     let partials_at_crash = file_names(&app.tenants_dir())
         .iter()
@@ -90,6 +107,14 @@ async fn a_kill_9_during_tenant_creation_leaves_each_tenant_complete_or_absent()
     eprintln!(
         "kill -9 after {delay} ms: {acknowledged} acknowledged, {present} present, \
          {partials_at_crash} partial files at the crash"
+    );
+    assert!(
+        acknowledged >= target,
+        "the crash came after {target} acknowledged creations"
+    );
+    assert!(
+        acknowledged < ids.len(),
+        "some creations were still in flight at the crash"
     );
 }
 

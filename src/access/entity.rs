@@ -135,6 +135,8 @@ pub struct Entity {
     pub table: &'static str,
     pub fields: &'static [Field],
     pub own_rows: Option<OwnRowsRule>,
+    /// Refuses a delete the data model forbids (e.g. an account with postings → 409).
+    pub guard_delete: Option<fn(&rusqlite::Connection, &str) -> crate::error::Result<()>>,
 }
 
 impl Entity {

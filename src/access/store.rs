@@ -268,6 +268,9 @@ pub fn set_deleted(
     }
     let (version, _) = current(tx, entity, viewer, id, !deleted)?;
     crate::error::ensure_version(expected, version)?;
+    if deleted && let Some(guard) = entity.guard_delete {
+        guard(tx, id)?;
+    }
     let now = crate::clock::now_rfc3339();
     let sql = format!(
         "UPDATE {} SET deleted_at = ?, version = version + 1, updated_at = ? WHERE id = ?",

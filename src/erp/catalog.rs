@@ -25,6 +25,7 @@ pub static PRODUCTS: Entity = Entity {
             .default("standard"),
     ],
     own_rows: None,
+    guard_delete: None,
 };
 
 pub static WAREHOUSES: Entity = Entity {
@@ -39,6 +40,7 @@ pub static WAREHOUSES: Entity = Entity {
             .query(),
     ],
     own_rows: None,
+    guard_delete: None,
 };
 
 /// Price list headers; their items are handled by the price list workflow.
@@ -55,6 +57,7 @@ pub static PRICE_LISTS: Entity = Entity {
             .immutable(),
     ],
     own_rows: None,
+    guard_delete: None,
 };
 
 /// Scale of quantities in SQLite (10^-6).
@@ -80,4 +83,5 @@ pub static EXCHANGE_RATES: Entity = Entity {
         Field::new("date", Kind::Date).required().query(),
     ],
     own_rows: None,
+    guard_delete: None,
 };

@@ -1,6 +1,7 @@
 //! The business areas. Each describes its entities as data for the access layer and adds
 //! the workflows the generic layer cannot express.
 
+pub mod accounting;
 pub mod catalog;
 pub mod parties;
 pub mod price_lists;
@@ -16,6 +17,7 @@ pub const ENTITIES: &[&Entity] = &[
     &catalog::PRODUCTS,
     &catalog::WAREHOUSES,
     &catalog::EXCHANGE_RATES,
+    &accounting::ACCOUNTS,
 ];
 
 #[cfg(test)]

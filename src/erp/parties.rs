@@ -31,6 +31,7 @@ pub static CUSTOMERS: Entity = Entity {
         column: "owner_id",
         roles: &["sales"],
     }),
+    guard_delete: None,
 };
 
 pub static SUPPLIERS: Entity = Entity {
@@ -38,4 +39,5 @@ pub static SUPPLIERS: Entity = Entity {
     table: "suppliers",
     fields: &PARTY_FIELDS,
     own_rows: None,
+    guard_delete: None,
 };

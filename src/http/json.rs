@@ -61,6 +61,17 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// An action's optional JSON body: empty means the default (`{}` is also accepted).
+pub fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Error::Invalid(vec![data_error(&e.to_string())]),
+        _ => Error::bad_request(format!("malformed JSON body: {e}")),
+    })
+}
+
 /// A query string, with 400 problem+json on failure.
 pub struct Query<T>(pub T);
 

@@ -370,3 +370,223 @@ pub fn post_document(
     post(tx, ctx, &id)?;
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::erp::accounting::reports;
+    use proptest::prelude::*;
+
+    const ACCOUNTS: [&str; 8] = [
+        "acc-1000", "acc-1100", "acc-1200", "acc-2000", "acc-3000", "acc-4000", "acc-5000",
+        "acc-6000",
+    ];
+
+    fn setup() -> (rusqlite::Connection, Reference) {
+        let mut p = rusqlite::Connection::open_in_memory().unwrap();
+        crate::schema::migrate_platform(&mut p).unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        crate::schema::migrate_tenant(&mut c).unwrap();
+        (c, Reference::load(&p).unwrap())
+    }
+
+    fn ctx(r: &Reference) -> Ctx<'_> {
+        Ctx {
+            base_currency: "EUR",
+            reference: r,
+            actor: "test",
+            user_id: "u",
+            request_id: None,
+        }
+    }
+
+    /// Random lines (account, amount in cents, debit?) plus one line that balances them.
+    fn balanced() -> impl Strategy<Value = Vec<LineInput>> {
+        prop::collection::vec((0..ACCOUNTS.len(), 1i64..10_000_000, any::<bool>()), 1..8).prop_map(
+            |raw| {
+                let mut lines: Vec<LineInput> = raw
+                    .iter()
+                    .map(|&(a, cents, debit)| {
+                        let amt = Decimal::new(cents, 2);
+                        let (d, c) = if debit {
+                            (amt, Decimal::ZERO)
+                        } else {
+                            (Decimal::ZERO, amt)
+                        };
+                        LineInput {
+                            account_id: ACCOUNTS[a].into(),
+                            debit: d,
+                            credit: c,
+                            currency: "EUR".into(),
+                            memo: None,
+                        }
+                    })
+                    .collect();
+                let net: Decimal = lines.iter().map(|l| l.debit - l.credit).sum();
+                let fix = if net.is_zero() {
+                    Decimal::new(1, 2)
+                } else {
+                    net.abs()
+                };
+                if net.is_zero() {
+                    // Keep it non-trivial: one more pair of opposite lines.
+                    lines.push(LineInput {
+                        account_id: ACCOUNTS[0].into(),
+                        debit: fix,
+                        credit: Decimal::ZERO,
+                        currency: "EUR".into(),
+                        memo: None,
+                    });
+                    lines.push(LineInput {
+                        account_id: ACCOUNTS[1].into(),
+                        debit: Decimal::ZERO,
+                        credit: fix,
+                        currency: "EUR".into(),
+                        memo: None,
+                    });
+                } else if net.is_sign_positive() {
+                    lines.push(LineInput {
+                        account_id: ACCOUNTS[1].into(),
+                        debit: Decimal::ZERO,
+                        credit: fix,
+                        currency: "EUR".into(),
+                        memo: None,
+                    });
+                } else {
+                    lines.push(LineInput {
+                        account_id: ACCOUNTS[1].into(),
+                        debit: fix,
+                        credit: Decimal::ZERO,
+                        currency: "EUR".into(),
+                        memo: None,
+                    });
+                }
+                lines
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn balanced_entries_keep_the_books_balanced(entries in prop::collection::vec(balanced(), 1..6)) {
+            let (c, r) = setup();
+            for lines in &entries {
+                let id = create_draft(&c, &ctx(&r), "2026-06-15", None, lines).unwrap();
+                post(&c, &ctx(&r), &id).unwrap();
+            }
+            let tb = reports::trial_balance(&c, "2026-12-31", 2).unwrap();
+            prop_assert_eq!(&tb["total_debit"], &tb["total_credit"]);
+            let bs = reports::balance_sheet(&c, "2026-12-31", 2).unwrap();
+            prop_assert_eq!(&bs["balanced"], &serde_json::json!(true));
+            let n: i64 = c.query_row("SELECT count(*) FROM journal_entries WHERE status = 'posted'", [], |r| r.get(0)).unwrap();
+            prop_assert_eq!(n, entries.len() as i64);
+        }
+
+        #[test]
+        fn unbalanced_entries_are_always_refused(mut lines in balanced(), cents in 1i64..100_000, which in 0usize..8) {
+            let (c, r) = setup();
+            let i = which % lines.len();
+            let delta = Decimal::new(cents, 2);
+            if lines[i].debit.is_zero() { lines[i].credit += delta } else { lines[i].debit += delta }
+            let e = create_draft(&c, &ctx(&r), "2026-06-15", None, &lines).unwrap_err();
+            prop_assert_eq!(e.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+            let n: i64 = c.query_row("SELECT count(*) FROM journal_lines", [], |r| r.get(0)).unwrap();
+            prop_assert_eq!(n, 0);
+        }
+    }
+
+    #[test]
+    fn numbers_are_gapless_per_year_and_a_failed_post_gives_its_number_back() {
+        let (c, r) = setup();
+        let lines = |amt: &str| {
+            vec![
+                LineInput {
+                    account_id: "acc-1000".into(),
+                    debit: amt.parse().unwrap(),
+                    credit: Decimal::ZERO,
+                    currency: "EUR".into(),
+                    memo: None,
+                },
+                LineInput {
+                    account_id: "acc-3000".into(),
+                    debit: Decimal::ZERO,
+                    credit: amt.parse().unwrap(),
+                    currency: "EUR".into(),
+                    memo: None,
+                },
+            ]
+        };
+        let mut numbers = Vec::new();
+        for (i, date) in ["2026-01-02", "2026-03-04", "2027-01-01", "2026-12-31"]
+            .iter()
+            .enumerate()
+        {
+            let id =
+                create_draft(&c, &ctx(&r), date, None, &lines(&format!("{}.00", i + 1))).unwrap();
+            // A failing post inside a savepoint must not consume a number.
+            let sp = c.unchecked_transaction().unwrap();
+            store::next_number(&sp, "journal", 2026).unwrap();
+            sp.rollback().unwrap();
+            post(&c, &ctx(&r), &id).unwrap();
+            numbers.push(
+                store::find_header(&c, &id)
+                    .unwrap()
+                    .unwrap()
+                    .number
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            numbers,
+            [
+                "JE-2026-000001",
+                "JE-2026-000002",
+                "JE-2027-000001",
+                "JE-2026-000003"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closed_period_refuses_postings_and_reversal_mirrors() {
+        let (c, r) = setup();
+        let l = vec![
+            LineInput {
+                account_id: "acc-1000".into(),
+                debit: Decimal::new(500, 2),
+                credit: Decimal::ZERO,
+                currency: "EUR".into(),
+                memo: None,
+            },
+            LineInput {
+                account_id: "acc-4000".into(),
+                debit: Decimal::ZERO,
+                credit: Decimal::new(500, 2),
+                currency: "EUR".into(),
+                memo: None,
+            },
+        ];
+        let id = create_draft(&c, &ctx(&r), "2026-05-10", None, &l).unwrap();
+        post(&c, &ctx(&r), &id).unwrap();
+        let rev = reverse(&c, &ctx(&r), &id, Some("2026-05-11")).unwrap();
+        let tb = reports::trial_balance(&c, "2026-12-31", 2).unwrap();
+        assert!(
+            tb["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["balance"] == "0.00"),
+            "{tb}"
+        );
+        assert!(reverse(&c, &ctx(&r), &id, None).is_err(), "twice");
+        assert!(reverse(&c, &ctx(&r), &rev, None).is_err(), "a reversal");
+        crate::erp::accounting::periods::close(&c, &ctx(&r), "2026-05", 2).unwrap();
+        let id2 = create_draft(&c, &ctx(&r), "2026-05-20", None, &l).unwrap();
+        assert_eq!(
+            post(&c, &ctx(&r), &id2).unwrap_err().status(),
+            axum::http::StatusCode::CONFLICT
+        );
+    }
+}

@@ -5,7 +5,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = erpd::cli::Cli::parse();
-    erpd::telemetry::init();
+    let _log_guard = erpd::telemetry::init();
     match erpd::commands::run(cli).await {
         Ok(code) => code,
         Err(e) => {

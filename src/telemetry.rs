@@ -7,7 +7,14 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
+/// Install the subscriber. Log lines are written by a background thread (the request path
+/// only queues them), so logging every request costs no write syscall on a worker. Keep
+/// the returned guard alive until exit: dropping it flushes what is queued.
+#[must_use]
+pub fn init() -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let filter = EnvFilter::try_from_env("ERPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("ERPD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // No colour codes when stderr is a file or a pipe.
@@ -15,7 +22,7 @@ pub fn init() {
     let builder = tracing_subscriber::fmt()
         .with_ansi(ansi)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second init (tests in one process) is harmless: the first subscriber stays.
     let _ = if json {
         builder
@@ -27,6 +34,7 @@ pub fn init() {
     } else {
         builder.try_init()
     };
+    guard
 }
 
 /// The process-wide Prometheus recorder. Metrics are global by nature (one registry per

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ use super::Principal;
 use crate::tenancy::TenantId;
 
 struct Entry {
-    principal: Principal,
+    principal: Arc<Principal>,
     generation: u64,
     expires_at: Option<OffsetDateTime>,
 }
@@ -44,7 +44,7 @@ impl AuthCache {
             .unwrap_or(&0)
     }
 
-    pub fn get(&self, tenant: &TenantId, token_hash: &str) -> Option<Principal> {
+    pub fn get(&self, tenant: &TenantId, token_hash: &str) -> Option<Arc<Principal>> {
         let generation = self.generation(tenant);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let key = (tenant.clone(), token_hash.to_owned());
@@ -64,7 +64,7 @@ impl AuthCache {
         &self,
         tenant: &TenantId,
         token_hash: &str,
-        principal: Principal,
+        principal: Arc<Principal>,
         expires_at: Option<OffsetDateTime>,
         generation: u64,
     ) {
@@ -118,8 +118,20 @@ mod tests {
             TenantId::parse("aa").unwrap(),
             TenantId::parse("bb").unwrap(),
         );
-        cache.put(&a, "h", principal(), None, cache.current_generation(&a));
-        cache.put(&b, "h", principal(), None, cache.current_generation(&b));
+        cache.put(
+            &a,
+            "h",
+            Arc::new(principal()),
+            None,
+            cache.current_generation(&a),
+        );
+        cache.put(
+            &b,
+            "h",
+            Arc::new(principal()),
+            None,
+            cache.current_generation(&b),
+        );
         assert!(cache.get(&a, "h").is_some());
         cache.invalidate(&a);
         assert!(cache.get(&a, "h").is_none());
@@ -128,7 +140,7 @@ mod tests {
         cache.put(
             &b,
             "x",
-            principal(),
+            Arc::new(principal()),
             Some(past),
             cache.current_generation(&b),
         );

@@ -90,7 +90,8 @@ pub struct TenantCaller {
     pub tenant: Arc<TenantDb>,
     /// The catalog record (base currency, modules) as of this request.
     pub record: Arc<TenantRecord>,
-    pub principal: Principal,
+    /// Shared with the principal cache: cloning it is a reference count.
+    pub principal: Arc<Principal>,
     pub request_id: Option<String>,
 }
 
@@ -131,6 +132,7 @@ impl FromRequestParts<AppState> for TenantCaller {
                     .await?
                     .ok_or(Error::Unauthorized("invalid, revoked or expired token"))?;
                 let expires = p.token_expires_at.as_deref().and_then(crate::clock::parse);
+                let p = Arc::new(p);
                 state
                     .auth_cache
                     .put(&id, &hash, p.clone(), expires, generation);

@@ -43,10 +43,10 @@ pub async fn get_me(caller: TenantCaller) -> Json<MeView> {
         permissions: p.perms.to_strings(),
         roles: p.roles.clone(),
         user: UserView {
-            id: p.user_id,
-            email: p.email,
-            name: p.name,
-            roles: p.roles,
+            id: p.user_id.clone(),
+            email: p.email.clone(),
+            name: p.name.clone(),
+            roles: p.roles.clone(),
             active: true,
         },
     })

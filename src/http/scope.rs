@@ -14,7 +14,7 @@ use crate::auth::extract::TenantCaller;
 use crate::tenancy::Tenancy;
 
 pub struct Scope {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     pub base_currency: String,
     pub actor: String,
     pub request_id: Option<String>,

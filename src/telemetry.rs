@@ -10,7 +10,6 @@ use tracing_subscriber::EnvFilter;
 /// Install the subscriber. Log lines are written by a background thread (the request path
 /// only queues them), so logging every request costs no write syscall on a worker. Keep
 /// the returned guard alive until exit: dropping it flushes what is queued.
-#[must_use]
 pub fn init() -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)

@@ -83,6 +83,15 @@ pub fn list_tenants(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Rows changed at or after `since` (every change bumps `updated_at`).
+pub fn tenants_changed_since(conn: &Connection, since: &str) -> Result<Vec<TenantRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants WHERE updated_at >= :since"
+    ))?;
+    let rows = stmt.query_map(named_params! { ":since": since }, tenant_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn all_tenants(conn: &Connection) -> Result<Vec<TenantRecord>> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))?;
@@ -131,9 +140,9 @@ pub fn mark_restored(conn: &Connection, id: &TenantId) -> Result<()> {
 
 pub fn set_schema_version(conn: &Connection, id: &TenantId, version: i64) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE tenants SET schema_version = :v WHERE id = :id AND schema_version != :v",
+        "UPDATE tenants SET schema_version = :v, updated_at = :now WHERE id = :id AND schema_version != :v",
     )?
-    .execute(named_params! { ":v": version, ":id": id.as_str() })?;
+    .execute(named_params! { ":v": version, ":id": id.as_str(), ":now": crate::clock::now_rfc3339() })?;
     Ok(())
 }
 

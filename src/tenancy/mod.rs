@@ -82,6 +82,17 @@ impl Tenancy {
         Ok(tenancy)
     }
 
+    /// Pick up catalog rows changed since the last look (by this or another process).
+    pub async fn refresh_registry(&self) -> Result<()> {
+        let since = self.registry.refresh_from();
+        let changed = self
+            .platform
+            .read(move |c| platform_store::tenants_changed_since(c, &since))
+            .await?;
+        self.registry.merge(changed);
+        Ok(())
+    }
+
     pub async fn reload_registry(&self) -> Result<()> {
         let all = self.platform.read(platform_store::all_tenants).await?;
         self.registry.replace_all(all);
@@ -153,7 +164,7 @@ impl Tenancy {
             .await;
             match version {
                 Ok(v) if last != Some(v) => {
-                    if let Err(e) = self.reload_registry().await {
+                    if let Err(e) = self.refresh_registry().await {
                         tracing::warn!(error = %e, "catalog reload failed");
                         continue;
                     }

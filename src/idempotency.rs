@@ -60,6 +60,24 @@ pub fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String
     hex::encode(Sha256::digest(material.as_bytes()))
 }
 
+/// Inside the write transaction: replay the stored response for `key`, or run `create`
+/// and store what it returns. Without a key, just run `create`.
+pub fn once(
+    tx: &Connection,
+    user_id: &str,
+    key: Option<&str>,
+    fingerprint: &str,
+    create: impl FnOnce() -> Result<Stored>,
+) -> Result<Stored> {
+    let Some(key) = key else { return create() };
+    if let Some(replay) = find(tx, user_id, key, fingerprint)? {
+        return Ok(replay);
+    }
+    let stored = create()?;
+    save(tx, user_id, key, fingerprint, &stored)?;
+    Ok(stored)
+}
+
 /// Inside the write transaction: the stored response for this key, if any.
 pub fn find(
     tx: &Connection,

@@ -150,25 +150,18 @@ async fn create(
         .db
         .write(move |tx| {
             let user = &scope.principal.user_id;
-            if let Some(k) = &key
-                && let Some(replay) = idempotency::find(tx, user, k, &fingerprint)?
-            {
-                return Ok(replay);
-            }
-            let settings = settings::enabled(tx)?;
-            let (viewer, ctx) = (scope.viewer(&settings), scope.ctx());
-            let values = write::values(e, &viewer, &body, Mode::Create, None, &ctx)?;
-            let id = store::insert(tx, e, &values, user, &scope.act(), &ctx)?;
-            let item = store::read_back(tx, e, &viewer, &id, &ctx)?;
-            let stored = Stored {
-                status: 201,
-                body: Json::Object(item),
-                location: Some(format!("{path}/{id}")),
-            };
-            if let Some(k) = &key {
-                idempotency::save(tx, user, k, &fingerprint, &stored)?;
-            }
-            Ok(stored)
+            idempotency::once(tx, user, key.as_deref(), &fingerprint, || {
+                let settings = settings::enabled(tx)?;
+                let (viewer, ctx) = (scope.viewer(&settings), scope.ctx());
+                let values = write::values(e, &viewer, &body, Mode::Create, None, &ctx)?;
+                let id = store::insert(tx, e, &values, user, &scope.act(), &ctx)?;
+                let item = store::read_back(tx, e, &viewer, &id, &ctx)?;
+                Ok(Stored {
+                    status: 201,
+                    body: Json::Object(item),
+                    location: Some(format!("{path}/{id}")),
+                })
+            })
         })
         .await?;
     Ok(stored.into_response())

@@ -2,7 +2,7 @@
 //! restore. Passwords are write-only and hashed before the write transaction starts.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,6 +17,7 @@ use crate::auth::password;
 use crate::db;
 use crate::error::{Error, Problem, Result};
 use crate::http::json::{Json, Query, etag, if_match, page_limit};
+use crate::idempotency::{self, Stored};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -122,33 +123,39 @@ pub async fn list_users(
 pub async fn create_user(
     State(state): State<AppState>,
     caller: TenantCaller,
+    headers: HeaderMap,
     Json(body): Json<NewUser>,
 ) -> Result<Response> {
     require(&caller.principal, "users", "write")?;
     check_email(&body.email)?;
     check_name(&body.name)?;
+    let key = idempotency::key(&headers)?;
+    // The password is left out of the fingerprint: no derivative of it is kept for 24 h.
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/v1/t/{}/users", caller.tenant.id),
+        &json!({ "email": body.email, "name": body.name, "roles": body.roles, "active": body.active }),
+    );
     let hash = hash_password(body.password).await?;
     let (p, rid) = (caller.principal.clone(), caller.request_id.clone());
-    let user = caller
+    let location_base = format!("/v1/t/{}/users", caller.tenant.id);
+    let stored = caller
         .tenant
         .db
-        .write(move |tx| {
+        .write(move |tx| idempotency::once(tx, &p.user_id, key.as_deref(), &fingerprint, || {
             check_assignable(tx, &p, &body.roles)?;
             let active = body.active.unwrap_or(true);
             let id = store::insert_user(tx, body.email.trim(), body.name.trim(), hash.as_deref(), active, &body.roles)?;
             let changes = json!({ "email": [null, body.email], "name": [null, body.name], "roles": [null, body.roles],
                                   "active": [null, active], "password": [null, if hash.is_some() { "set" } else { "none" }] });
             audit::record(tx, &AuditEvent { actor: &p.actor(), action: "create", entity: "users", entity_id: Some(&id), changes, request_id: rid.as_deref() })?;
-            store::get_user(tx, &id, false)
-        })
+            let user = store::get_user(tx, &id, false)?;
+            let body = serde_json::to_value(&user).map_err(anyhow::Error::from)?;
+            Ok(Stored { status: 201, body, location: Some(format!("{location_base}/{id}")) })
+        }))
         .await?;
     state.auth_cache.invalidate(&caller.tenant.id);
-    let location = format!("/v1/t/{}/users/{}", caller.tenant.id, user.id);
-    let mut resp = with_etag(StatusCode::CREATED, &user);
-    if let Ok(v) = location.parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(stored.into_response())
 }
 
 /// One user.

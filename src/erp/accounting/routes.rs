@@ -226,25 +226,18 @@ async fn create_entry(
         .tenant
         .db
         .write(move |tx| {
-            if let Some(k) = &key
-                && let Some(replay) = idempotency::find(tx, &o.user_id, k, &fingerprint)?
-            {
-                return Ok(replay);
-            }
-            let ctx = o.ctx();
-            let id = posting::create_draft(tx, &ctx, &date, memo.as_deref(), &lines)?;
-            if post_now {
-                posting::post(tx, &ctx, &id)?;
-            }
-            let stored = Stored {
-                status: 201,
-                body: load(tx, &id, &o)?,
-                location: Some(format!("{path}/{id}")),
-            };
-            if let Some(k) = &key {
-                idempotency::save(tx, &o.user_id, k, &fingerprint, &stored)?;
-            }
-            Ok(stored)
+            idempotency::once(tx, &o.user_id, key.as_deref(), &fingerprint, || {
+                let ctx = o.ctx();
+                let id = posting::create_draft(tx, &ctx, &date, memo.as_deref(), &lines)?;
+                if post_now {
+                    posting::post(tx, &ctx, &id)?;
+                }
+                Ok(Stored {
+                    status: 201,
+                    body: load(tx, &id, &o)?,
+                    location: Some(format!("{path}/{id}")),
+                })
+            })
         })
         .await?;
     Ok(stored.into_response())

@@ -3,8 +3,13 @@
 //!
 //! Each test starts its own server, so tests are independent and run in parallel.
 
+mod access_matrix;
 mod accounting;
+mod audit;
+mod fixtures;
 mod helpers;
+mod identity;
+mod master_data;
 mod operations;
 mod platform;
 mod process;

@@ -56,16 +56,11 @@ impl Tenancy {
             return Err(Error::Conflict(why));
         }
         let created_at = crate::clock::now_rfc3339();
-        let (layout, opts, template) = (
-            self.layout.clone(),
-            self.opts.clone(),
-            self.template.clone(),
-        );
+        let (layout, template) = (self.layout.clone(), self.template.clone());
         let (n, at, rid) = (new.clone(), created_at.clone(), actor.request_id.clone());
-        let owner_token = db::blocking(move || {
-            provision::provision(&layout, &opts, &template, &n, &at, rid.as_deref())
-        })
-        .await?;
+        let owner_token =
+            db::blocking(move || provision::provision(&layout, &template, &n, &at, rid.as_deref()))
+                .await?;
         let record = TenantRecord {
             id: new.id.clone(),
             name: new.name.clone(),

@@ -20,7 +20,7 @@ use crate::schema;
 pub fn ensure_template(layout: &DataDir, opts: &DbOptions) -> Result<PathBuf> {
     let version = schema::tenant_target_version();
     let path = layout.template_file(version);
-    if path.is_file() {
+    if path.is_file() && !is_wal_file(&path) {
         return Ok(path);
     }
     let partial = layout.templates_dir().join(format!(
@@ -31,8 +31,11 @@ pub fn ensure_template(layout: &DataDir, opts: &DbOptions) -> Result<PathBuf> {
     let built = (|| -> Result<()> {
         let mut conn = db::create_connection(&partial, opts)?;
         schema::migrate_tenant(&mut conn)?;
-        // One self-contained file: everything checkpointed, no WAL to carry along.
+        // One self-contained file in rollback-journal mode: copies of it can be stamped
+        // without SQLite creating -wal/-shm files (slow to create on this kind of disk);
+        // a tenant file switches to WAL when the server first opens it.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;
         drop(conn);
         std::fs::File::open(&partial)?.sync_all()?;
         std::fs::rename(&partial, &path)?;
@@ -50,7 +53,6 @@ pub fn ensure_template(layout: &DataDir, opts: &DbOptions) -> Result<PathBuf> {
 /// Blocking: create the tenant file. Returns the owner's token (shown once).
 pub fn provision(
     layout: &DataDir,
-    opts: &DbOptions,
     template: &Path,
     new: &NewTenant,
     created_at: &str,
@@ -63,7 +65,7 @@ pub fn provision(
     let partial = layout.tenant_partial(&new.id);
     let result = (|| -> Result<String> {
         std::fs::copy(template, &partial)?;
-        let owner_token = stamp(&partial, opts, new, created_at, request_id)?;
+        let owner_token = stamp(&partial, new, created_at, request_id)?;
         std::fs::File::open(&partial)?.sync_all()?;
         // link(2) is atomic and fails if the target exists: no clobbering a concurrent twin.
         std::fs::hard_link(&partial, &target).map_err(|e| match e.kind() {
@@ -82,18 +84,20 @@ pub fn provision(
 }
 
 /// Write the identity, the owner and the owner's token into a fresh copy, in one
-/// transaction, then checkpoint so the single file holds it all.
+/// transaction.
 fn stamp(
     path: &Path,
-    opts: &DbOptions,
     new: &NewTenant,
     created_at: &str,
     request_id: Option<&str>,
 ) -> Result<String> {
-    let mut conn = db::open_connection(path, opts)?;
-    // Nobody can see this file until it is fsync'd and linked into place, so SQLite's own
-    // syncs here would only be paid twice.
-    conn.execute_batch("PRAGMA synchronous=OFF")?;
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Nobody can see this file until it is fsync'd and linked into place, and a failed
+    // stamp deletes it: no journal and no syncs of SQLite's own are needed here.
+    conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;")?;
     let owner_token = token::new_tenant_token(&new.id)?;
     let tx = conn.transaction()?;
     tx.execute(
@@ -114,8 +118,17 @@ fn stamp(
         },
     )?;
     tx.commit()?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(owner_token)
+}
+
+/// Is the file's header in WAL mode (bytes 18 and 19 are 2)?
+fn is_wal_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok()
+        && header[18] == 2
 }
 
 /// Remove a database file and its WAL/SHM side files, ignoring absence.

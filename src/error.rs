@@ -199,7 +199,8 @@ impl IntoResponse for Error {
         let retry_after = match &self {
             Error::Unavailable {
                 retry_after_secs, ..
-            } => Some(*retry_after_secs),
+            }
+            | Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
         problem_response(status, &problem, retry_after)

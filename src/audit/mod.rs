@@ -60,6 +60,10 @@ pub fn record(tx: &Connection, ev: &AuditEvent<'_>) -> Result<()> {
         ":at": at, ":actor": ev.actor, ":action": ev.action, ":entity": ev.entity,
         ":eid": ev.entity_id, ":changes": changes, ":rid": ev.request_id, ":prev": prev, ":hash": hash,
     })?;
+    tx.prepare_cached(
+        "UPDATE audit_head SET entries = entries + 1, hash = :hash WHERE singleton = 1",
+    )?
+    .execute(named_params! { ":hash": hash })?;
     Ok(())
 }
 
@@ -102,6 +106,21 @@ pub fn verify(conn: &Connection) -> Result<Verification> {
             });
         }
         prev = stored_hash;
+    }
+    // Entries cut off the end leave an intact but shorter chain: the head says so.
+    let head: Option<(i64, String)> = conn
+        .query_row("SELECT entries, hash FROM audit_head", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((n, hash)) = head
+        && (u64::try_from(n).ok() != Some(entries) || hash != prev)
+    {
+        let next = i64::try_from(entries).unwrap_or(i64::MAX).saturating_add(1);
+        return Ok(Verification {
+            entries,
+            first_broken: Some(next),
+        });
     }
     Ok(Verification {
         entries,
@@ -164,6 +183,18 @@ mod tests {
             .unwrap();
         c.execute("DELETE FROM audit_log WHERE id = 2", []).unwrap();
         assert_eq!(verify(&c).unwrap().first_broken, Some(3));
+    }
+
+    #[test]
+    fn entries_cut_off_the_end_are_detected() {
+        let c = db();
+        for a in ["create", "update", "delete"] {
+            record(&c, &ev(a)).unwrap();
+        }
+        c.execute_batch("DROP TRIGGER audit_log_no_delete;")
+            .unwrap();
+        c.execute("DELETE FROM audit_log WHERE id = 3", []).unwrap();
+        assert!(verify(&c).unwrap().first_broken.is_some());
     }
 
     #[test]

@@ -82,15 +82,28 @@ pub async fn list_audit(
         ),
         None => None,
     };
-    if let Some(s) = &q.since
-        && crate::clock::parse(s).is_none()
-    {
-        return Err(Error::bad_field("since", "must be an RFC 3339 timestamp"));
-    }
+    // Stored times are UTC `…Z` text; normalise so any offset compares as an instant.
+    let since = match q.since.as_deref() {
+        None => None,
+        Some(s) => Some(
+            crate::clock::parse(s)
+                .map(|t| {
+                    // Stored times have whole seconds: round a fractional bound up.
+                    let whole = t.replace_nanosecond(0).unwrap_or(t);
+                    let up = if whole == t {
+                        whole
+                    } else {
+                        whole + time::Duration::seconds(1)
+                    };
+                    crate::clock::format(up.to_offset(time::UtcOffset::UTC))
+                })
+                .ok_or_else(|| Error::bad_field("since", "must be an RFC 3339 timestamp"))?,
+        ),
+    };
     let filter = Filter {
         entity: q.entity,
         entity_id: q.entity_id,
-        since: q.since,
+        since,
         before,
         limit: limit + 1,
     };

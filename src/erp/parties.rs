@@ -10,13 +10,18 @@ const PARTY_FIELDS: [Field; 9] = [
     Field::new("email", Kind::Email).query(),
     Field::new("phone", Kind::Text { max: 50 }),
     Field::new("address", Kind::Text { max: 1000 }),
+    // The currency scales credit_limit: fixed at creation, or a PATCH would silently
+    // reinterpret the stored amount.
     Field::new("currency", Kind::Currency)
         .query()
-        .default("base"),
+        .default("base")
+        .immutable(),
     Field::new("tax_id", Kind::Text { max: 50 }).query(),
     Field::new("price_list_id", Kind::Ref(&PRICE_LISTS)).query(),
     Field::new("credit_limit", Kind::Money(CurrencyOf::Field("currency"))).sensitive(),
-    Field::new("payment_terms_days", Kind::Int { min: 0, max: 3650 }).sensitive(),
+    Field::new("payment_terms_days", Kind::Int { min: 0, max: 3650 })
+        .sensitive()
+        .query(),
 ];
 
 /// The tenant setting that restricts sales users to the customers they own.

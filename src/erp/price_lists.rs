@@ -23,6 +23,7 @@ use crate::erp::settings;
 use crate::error::{Error, FieldError, Result};
 use crate::http::json::{Json as JsonBody, Query, etag, if_match, page_limit};
 use crate::http::scope::Scope;
+use crate::idempotency::{self, Stored};
 use crate::reference::Reference;
 
 pub fn router() -> Router<AppState> {
@@ -254,51 +255,46 @@ async fn create(
     State(state): State<AppState>,
     caller: TenantCaller,
     OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     JsonBody(mut body): JsonBody<Map<String, Json>>,
 ) -> Result<Response> {
+    let key = idempotency::key(&headers)?;
+    let path = uri.path().to_owned();
+    let fingerprint = idempotency::fingerprint("POST", &path, &Json::Object(body.clone()));
     let items = body.remove("items");
     let scope = Scope::new(&state, &caller);
-    let path = uri.path().to_owned();
-    let item = caller
+    let stored = caller
         .tenant
         .db
         .write(move |tx| {
-            let s = settings::enabled(tx)?;
-            let (viewer, ctx) = (scope.viewer(&s), scope.ctx());
-            let values = write::values(&PRICE_LISTS, &viewer, &body, Mode::Create, None, &ctx)?;
-            let currency = body
-                .get("currency")
-                .and_then(Json::as_str)
-                .unwrap_or(ctx.base_currency)
-                .to_owned();
-            let parsed = items
-                .map(|i| parse_items(&i, &currency, ctx.reference))
-                .transpose()?
-                .unwrap_or_default();
-            let id = store::insert(
-                tx,
-                &PRICE_LISTS,
-                &values,
-                &scope.principal.user_id,
-                &scope.act(),
-                &ctx,
-            )?;
-            save_items(tx, &id, &parsed)?;
-            audit_items(tx, &scope, &id, &parsed)?;
-            let header = store::read_back(tx, &PRICE_LISTS, &viewer, &id, &ctx)?;
-            with_items(tx, header, ctx.reference)
+            let user = &scope.principal.user_id;
+            idempotency::once(tx, user, key.as_deref(), &fingerprint, || {
+                let s = settings::enabled(tx)?;
+                let (viewer, ctx) = (scope.viewer(&s), scope.ctx());
+                let values = write::values(&PRICE_LISTS, &viewer, &body, Mode::Create, None, &ctx)?;
+                let currency = body
+                    .get("currency")
+                    .and_then(Json::as_str)
+                    .unwrap_or(ctx.base_currency)
+                    .to_owned();
+                let parsed = items
+                    .map(|i| parse_items(&i, &currency, ctx.reference))
+                    .transpose()?
+                    .unwrap_or_default();
+                let id = store::insert(tx, &PRICE_LISTS, &values, user, &scope.act(), &ctx)?;
+                save_items(tx, &id, &parsed)?;
+                audit_items(tx, &scope, &id, &parsed)?;
+                let header = store::read_back(tx, &PRICE_LISTS, &viewer, &id, &ctx)?;
+                let body = Json::Object(with_items(tx, header, ctx.reference)?);
+                Ok(Stored {
+                    status: 201,
+                    body,
+                    location: Some(format!("{path}/{id}")),
+                })
+            })
         })
         .await?;
-    let id = item
-        .get("id")
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let mut resp = respond(StatusCode::CREATED, item);
-    if let Ok(v) = format!("{path}/{id}").parse() {
-        resp.headers_mut().insert(axum::http::header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(stored.into_response())
 }
 
 async fn update(

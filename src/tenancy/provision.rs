@@ -164,24 +164,9 @@ mod tests {
         let opts = DbOptions::default();
         let template = ensure_template(&layout, &opts).unwrap();
         let new = NewTenant::parse("acme", "Acme", "EUR", None, None).unwrap();
-        let token = provision(
-            &layout,
-            &opts,
-            &template,
-            &new,
-            "2026-11-27T00:00:00Z",
-            None,
-        )
-        .unwrap();
+        let token = provision(&layout, &template, &new, "2026-11-27T00:00:00Z", None).unwrap();
         assert!(token.starts_with("erpdt_acme_"));
-        let again = provision(
-            &layout,
-            &opts,
-            &template,
-            &new,
-            "2026-11-27T00:00:00Z",
-            None,
-        );
+        let again = provision(&layout, &template, &new, "2026-11-27T00:00:00Z", None);
         assert!(matches!(again, Err(Error::Conflict(_))));
 
         let conn = rusqlite::Connection::open(layout.tenant_file(&new.id)).unwrap();

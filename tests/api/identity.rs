@@ -81,7 +81,6 @@ async fn repeated_failed_logins_for_an_unknown_email_are_limited_too() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: a 429 from auth/login carries no Retry-After header (Error::RateLimited is not given one in error.rs)"]
 async fn a_rate_limited_login_says_when_to_retry() {
     let t = tenant("login-retry-after").await;
     t.create_user("target@example.com", &["viewer"]).await;

@@ -174,13 +174,14 @@ pub fn convert(
     let base_minor = reference.minor_units(base_currency).unwrap_or(2);
     let mut out = Vec::with_capacity(lines.len());
     let mut errors = Vec::new();
-    let mut foreign = 0i64;
+    // The rounding each foreign line's conversion introduced, in base units: the only
+    // imbalance that may be booked to the rounding account.
+    let mut rounding_room = Decimal::ZERO;
     for (i, l) in lines.iter().enumerate() {
         let minor = reference.minor_units(&l.currency).unwrap_or(2);
         let rate = if l.currency == base_currency {
             Decimal::ONE
         } else {
-            foreign += 1;
             match rate_of(&l.currency) {
                 Some(r) => r,
                 None => {
@@ -196,8 +197,15 @@ pub fn convert(
             }
         };
         let original = if l.debit.is_zero() { l.credit } else { l.debit };
-        let base = (original * rate)
-            .round_dp_with_strategy(base_minor, RoundingStrategy::MidpointNearestEven);
+        let Some(exact) = original.checked_mul(rate) else {
+            errors.push(FieldError::new(
+                format!("lines[{i}]"),
+                "amount is out of range",
+            ));
+            continue;
+        };
+        let base = exact.round_dp_with_strategy(base_minor, RoundingStrategy::MidpointNearestEven);
+        rounding_room += (base - exact).abs();
         let (Some(amount), Some(base_minor_units), Some(rate_scaled)) = (
             to_scaled(original, minor),
             to_scaled(base, base_minor),
@@ -227,11 +235,16 @@ pub fn convert(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    let debits: i64 = out.iter().map(|l| l.debit).sum();
-    let credits: i64 = out.iter().map(|l| l.credit).sum();
+    // Sums in i128: a thousand lines of i64 amounts cannot overflow it.
+    let debits: i128 = out.iter().map(|l| i128::from(l.debit)).sum();
+    let credits: i128 = out.iter().map(|l| i128::from(l.credit)).sum();
+    let too_large = || Error::invalid("lines", "the entry's totals are out of range");
+    let (debits, credits) = (
+        i64::try_from(debits).map_err(|_| too_large())?,
+        i64::try_from(credits).map_err(|_| too_large())?,
+    );
     let diff = debits - credits;
-    let tolerance = (foreign + 1) / 2;
-    if diff.abs() > tolerance {
+    if Decimal::new(diff.abs(), base_minor) > rounding_room {
         let scale = |n: i64| Decimal::new(n, base_minor);
         return Err(Error::invalid(
             "lines",

@@ -219,9 +219,9 @@ pub fn post(tx: &rusqlite::Connection, ctx: &Ctx<'_>, id: &str) -> Result<()> {
         return Err(Error::Conflict(format!("entry is already {}", h.status)));
     }
     let lines = store::load_lines(tx, id)?;
-    let (d, c): (i64, i64) = lines
-        .iter()
-        .fold((0, 0), |(d, c), l| (d + l.debit, c + l.credit));
+    let (d, c): (i128, i128) = lines.iter().fold((0, 0), |(d, c), l| {
+        (d + i128::from(l.debit), c + i128::from(l.credit))
+    });
     if d != c || lines.len() < 2 {
         return Err(Error::invalid(
             "lines",

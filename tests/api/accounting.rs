@@ -1309,7 +1309,6 @@ async fn amounts_whose_sum_overflows_are_refused_not_wrapped() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: two accepted entries of 6e18 minor units on one account make SQLite SUM overflow; every report is then 500"]
 async fn entries_that_fit_one_by_one_never_make_the_reports_overflow() {
     let b = Books::new().await;
     // 6e18 minor units fit an i64; two of them on one account do not.

@@ -13,6 +13,11 @@ use crate::reference::Reference;
 /// Scale of stored exchange rates (10^-9), as in `exchange_rates`.
 pub const RATE_SCALE: u32 = crate::erp::catalog::RATE_SCALE;
 
+/// The largest amount one line may carry, in minor units (10^13: a hundred billion in a
+/// two-decimal currency). It keeps every report sum far inside i64: a tenant would need
+/// ~900,000 maximal lines on one account before SQLite's SUM could overflow.
+pub const MAX_LINE_MINOR: i64 = 10_000_000_000_000;
+
 /// One line as the client sent it, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineInput {
@@ -217,6 +222,13 @@ pub fn convert(
             ));
             continue;
         };
+        if amount > MAX_LINE_MINOR || base_minor_units > MAX_LINE_MINOR {
+            errors.push(FieldError::new(
+                format!("lines[{i}]"),
+                format!("amount is out of range (at most {MAX_LINE_MINOR} minor units)"),
+            ));
+            continue;
+        }
         let (debit, credit) = if l.debit.is_zero() {
             (0, base_minor_units)
         } else {

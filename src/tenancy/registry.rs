@@ -41,12 +41,19 @@ impl Registry {
         *self.map.write().unwrap_or_else(|p| p.into_inner()) = fresh;
     }
 
-    /// Apply rows changed since the last refresh.
+    /// Apply rows changed since the last refresh. A row older than what this process
+    /// already holds (a snapshot read before one of its own changes committed) is ignored,
+    /// so a refresh never undoes a create, suspend or delete made here.
     pub fn merge(&self, records: Vec<TenantRecord>) {
         self.note(&records);
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         for r in records {
-            map.insert(r.id.clone(), Arc::new(r));
+            let newer = map.get(&r.id).is_none_or(|cur| {
+                (r.version, r.updated_at.as_str()) > (cur.version, cur.updated_at.as_str())
+            });
+            if newer {
+                map.insert(r.id.clone(), Arc::new(r));
+            }
         }
     }
 
@@ -78,5 +85,47 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::model::TenantStatus;
+
+    fn record(version: i64, at: &str, status: TenantStatus) -> TenantRecord {
+        TenantRecord {
+            id: TenantId::parse("acme").unwrap(),
+            name: "Acme".into(),
+            status,
+            base_currency: "EUR".into(),
+            modules: vec![],
+            schema_version: 1,
+            version,
+            created_at: at.into(),
+            updated_at: at.into(),
+            deleted_at: None,
+            trash_file: None,
+            last_backup_at: None,
+        }
+    }
+
+    #[test]
+    fn a_stale_snapshot_never_undoes_a_newer_local_change() {
+        let r = Registry::default();
+        let id = TenantId::parse("acme").unwrap();
+        r.put(record(2, "2026-11-27T10:00:01Z", TenantStatus::Suspended));
+        r.merge(vec![record(
+            1,
+            "2026-11-27T10:00:00Z",
+            TenantStatus::Active,
+        )]);
+        assert_eq!(r.get(&id).unwrap().status, TenantStatus::Suspended);
+        r.merge(vec![record(
+            3,
+            "2026-11-27T10:00:02Z",
+            TenantStatus::Active,
+        )]);
+        assert_eq!(r.get(&id).unwrap().status, TenantStatus::Active);
     }
 }

@@ -66,6 +66,7 @@ pub fn provision(
     let result = (|| -> Result<String> {
         std::fs::copy(template, &partial)?;
         let owner_token = stamp(&partial, new, created_at, request_id)?;
+        mark_wal(&partial)?;
         std::fs::File::open(&partial)?.sync_all()?;
         // link(2) is atomic and fails if the target exists: no clobbering a concurrent twin.
         std::fs::hard_link(&partial, &target).map_err(|e| match e.kind() {
@@ -119,6 +120,18 @@ fn stamp(
     )?;
     tx.commit()?;
     Ok(owner_token)
+}
+
+/// Put a closed, unjournaled database file into WAL mode by its header: bytes 18 and 19
+/// (file format write/read version) are 2 for WAL, 1 for a rollback journal (SQLite file
+/// format, "The Database Header"). Done on the private copy before it is fsync'd, so the
+/// server's first open needs no journal-mode change, which in rollback mode is a
+/// journaled, fsync'd transaction (~20 ms on this kind of disk).
+fn mark_wal(path: &Path) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.seek(SeekFrom::Start(18))?;
+    f.write_all(&[2, 2])
 }
 
 /// Is the file's header in WAL mode (bytes 18 and 19 are 2)?
@@ -185,5 +198,19 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(leftovers, ["acme.db"]);
+        assert!(
+            is_wal_file(&layout.tenant_file(&new.id)),
+            "provisioned files open in WAL mode"
+        );
+        let conn = rusqlite::Connection::open(layout.tenant_file(&new.id)).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(
+            conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+                .unwrap(),
+            "ok"
+        );
     }
 }

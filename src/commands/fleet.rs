@@ -130,6 +130,9 @@ fn check_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     if !path.is_file() {
         return Err(anyhow::anyhow!("file {} is missing", path.display()).into());
     }
+    // A torn copy (a `cp` of a file being written, a truncated transfer) is caught here
+    // even where integrity_check alone would not open it.
+    crate::tenancy::backup::check_header(&path).map_err(|e| anyhow::anyhow!(e))?;
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(&path, flags)?;

@@ -32,7 +32,7 @@ pub struct TenantView {
 }
 
 impl TenantView {
-    fn of(state: &AppState, r: TenantRecord) -> Self {
+    pub(crate) fn of(state: &AppState, r: TenantRecord) -> Self {
         Self {
             size_bytes: state.tenancy.size_bytes(&r.id),
             id: r.id.to_string(),

@@ -3,6 +3,7 @@
 //!
 //! Nothing here knows about HTTP. A `Tenancy` is built once per process and shared.
 
+pub mod backup;
 pub mod id;
 pub mod layout;
 pub mod lifecycle;
@@ -10,7 +11,9 @@ pub mod pools;
 pub mod provision;
 pub mod reconcile;
 pub mod registry;
+pub mod trash;
 
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +43,8 @@ pub struct Tenancy {
     template: PathBuf,
     /// Platform reference data (currencies, units, tax categories), read-only.
     pub reference: Reference,
+    /// Tenants with a restore or purge in progress: a second one is refused (409).
+    busy: std::sync::Mutex<HashSet<TenantId>>,
 }
 
 impl Tenancy {
@@ -62,6 +67,7 @@ impl Tenancy {
         .await?;
         let platform_opts = DbOptions {
             max_connections: 4,
+            max_file_bytes: None,
             ..opts.clone()
         };
         let pool = db::build_pool(
@@ -77,6 +83,7 @@ impl Tenancy {
             opts,
             template,
             reference,
+            busy: Default::default(),
         });
         tenancy.reload_registry().await?;
         Ok(tenancy)

@@ -22,6 +22,9 @@ use crate::db::{self, Db, DbOptions};
 use crate::error::{Error, Result};
 use crate::schema::{self, SchemaState};
 
+/// How long a request waits for a fenced tenant before it is answered 503.
+pub const FENCE_WAIT: Duration = Duration::from_secs(5);
+
 /// What to do with a tenant whose file has pending migrations when it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MigratePolicy {
@@ -88,6 +91,8 @@ struct Inner {
     opening: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     /// Tenants being deleted or restored: no new handle may be opened.
     fenced: Mutex<HashSet<TenantId>>,
+    /// Woken when a fence is lifted, so requests that arrived during it carry on.
+    unfenced: tokio::sync::Notify,
     /// One scheduler for every r2d2 pool (r2d2 would start 3 threads per pool).
     scheduler: Arc<ScheduledThreadPool>,
     stats: Arc<Stats>,
@@ -104,6 +109,7 @@ impl TenantPools {
                 live: Mutex::new(HashMap::new()),
                 opening: Mutex::new(HashMap::new()),
                 fenced: Mutex::new(HashSet::new()),
+                unfenced: tokio::sync::Notify::new(),
                 scheduler: Arc::new(
                     ScheduledThreadPool::builder()
                         .num_threads(1)
@@ -125,6 +131,7 @@ impl TenantPools {
 
     /// The handle for a tenant, opening its file if needed.
     pub async fn get(&self, id: &TenantId) -> Result<Arc<TenantDb>> {
+        self.wait_unfenced(id).await;
         if let Some(h) = self.lookup(id)? {
             self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(h);
@@ -246,6 +253,25 @@ impl TenantPools {
 
     pub fn unfence(&self, id: &TenantId) {
         lock(&self.inner.fenced).remove(id);
+        self.inner.unfenced.notify_waiters();
+    }
+
+    /// A request arriving while its tenant is fenced (a restore swapping the file, a
+    /// delete) waits up to [`FENCE_WAIT`] for the fence to lift rather than failing at
+    /// once; past that, `lookup` answers 503 with `Retry-After`.
+    async fn wait_unfenced(&self, id: &TenantId) {
+        let deadline = tokio::time::Instant::now() + FENCE_WAIT;
+        loop {
+            let notified = self.inner.unfenced.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !lock(&self.inner.fenced).contains(id) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Shutdown: drop every cached handle and checkpoint each file.

@@ -3,6 +3,7 @@
 //!
 //! Each test starts its own server, so tests are independent and run in parallel.
 
+mod backup;
 mod helpers;
 mod operations;
 mod platform;

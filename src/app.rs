@@ -75,12 +75,15 @@ pub async fn serve(
     let watcher = tokio::spawn(state.tenancy.clone().watch_catalog(stop_rx.clone()));
     let retention = state.config.trash_retention;
     let every = (retention / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600));
-    let purger = tokio::spawn(
-        state
-            .tenancy
-            .clone()
-            .purge_trash_periodically(retention, every, stop_rx),
-    );
+    let purger = tokio::spawn(state.tenancy.clone().purge_trash_periodically(
+        retention,
+        every,
+        stop_rx.clone(),
+    ));
+    let scheduler =
+        state.config.backup_schedule.clone().map(|schedule| {
+            tokio::spawn(state.tenancy.clone().run_backup_schedule(schedule, stop_rx))
+        });
     let app = crate::http::router(state.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -89,6 +92,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = watcher.await;
     let _ = purger.await;
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
     state.tenancy.pools.close_all().await;
     let platform = state.tenancy.platform.clone_pool();
     let _ = crate::db::blocking(move || {

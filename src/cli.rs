@@ -125,6 +125,25 @@ pub struct ServeArgs {
     /// working. Unlimited when absent.
     #[arg(long, env = "ERPD_MAX_TENANT_BYTES")]
     pub max_tenant_bytes: Option<u64>,
+    /// Back up changed tenants into this directory on a schedule (off when absent).
+    #[arg(long, env = "ERPD_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How often scheduled backups run (`1h`, `30m`, …); copies are spread over it.
+    #[arg(
+        long,
+        env = "ERPD_BACKUP_EVERY",
+        default_value = "1h",
+        requires = "backup_dir"
+    )]
+    pub backup_every: String,
+    /// Scheduled backups kept per tenant in `--backup-dir` (older ones are removed).
+    #[arg(
+        long,
+        env = "ERPD_BACKUP_KEEP",
+        default_value_t = 24,
+        requires = "backup_dir"
+    )]
+    pub backup_keep: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,8 @@ pub struct Config {
     pub restore_body_limit: u64,
     /// Trash files older than this are purged while serving.
     pub trash_retention: Duration,
+    /// `--backup-dir` and friends; `None` when scheduled backups are off.
+    pub backup_schedule: Option<crate::tenancy::schedule::BackupSchedule>,
 }
 
 impl Config {
@@ -58,6 +60,26 @@ impl Config {
         db.max_file_bytes = args.max_tenant_bytes;
         let trash_retention = crate::tenancy::trash::parse_duration(&args.trash_retention)
             .map_err(|e| anyhow::anyhow!("--trash-retention: {e}"))?;
+        let backup_schedule = match &args.backup_dir {
+            None => None,
+            Some(dir) => {
+                let every = crate::tenancy::trash::parse_duration(&args.backup_every)
+                    .map_err(|e| anyhow::anyhow!("--backup-every: {e}"))?;
+                if every.is_zero() || args.backup_keep == 0 {
+                    bail!("--backup-every and --backup-keep must be positive");
+                }
+                let dir = if dir.is_absolute() {
+                    dir.clone()
+                } else {
+                    std::env::current_dir()?.join(dir)
+                };
+                Some(crate::tenancy::schedule::BackupSchedule {
+                    dir,
+                    every,
+                    keep: args.backup_keep,
+                })
+            }
+        };
         let max_open_tenants = NonZeroUsize::new(args.max_open_tenants)
             .context("--max-open-tenants must be at least 1")?;
         Ok(Self {
@@ -71,6 +93,7 @@ impl Config {
             body_limit: args.body_limit,
             restore_body_limit: args.restore_body_limit,
             trash_retention,
+            backup_schedule,
         })
     }
 }

@@ -270,8 +270,9 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
-/// Blocking: `VACUUM INTO dest` (one read transaction: a consistent snapshot). Returns the
-/// copy's size. A failed copy is removed.
+/// Blocking: `VACUUM INTO` (one read transaction: a consistent snapshot) a scratch name
+/// beside `dest`, then rename it to `dest`, so a backup file is whole whenever it has its
+/// name. Returns the copy's size. A failed copy is removed.
 pub fn vacuum_into(conn: &Connection, dest: &Path, durable: bool) -> Result<u64> {
     if dest.exists() {
         return Err(Error::Conflict(format!(
@@ -279,19 +280,30 @@ pub fn vacuum_into(conn: &Connection, dest: &Path, durable: bool) -> Result<u64>
             dest.display()
         )));
     }
-    let target = dest
+    let mut scratch = dest.as_os_str().to_owned();
+    scratch.push(format!(
+        ".{}{}",
+        uuid::Uuid::new_v4().simple(),
+        layout::PARTIAL_SUFFIX
+    ));
+    let scratch = PathBuf::from(scratch);
+    let target = scratch
         .to_str()
         .ok_or_else(|| Error::bad_request("the backup path is not valid UTF-8"))?;
     let copied = (|| -> Result<u64> {
         conn.execute("VACUUM INTO ?1", [target])?;
         if durable {
             // SQLite does not fsync a VACUUM INTO target.
-            layout::sync_file_and_dir(dest)?;
+            std::fs::File::open(&scratch)?.sync_all()?;
+        }
+        std::fs::rename(&scratch, dest)?;
+        if durable && let Some(dir) = dest.parent() {
+            layout::sync_dir(dir)?;
         }
         Ok(std::fs::metadata(dest)?.len())
     })();
     if copied.is_err() {
-        let _ = std::fs::remove_file(dest);
+        let _ = std::fs::remove_file(&scratch);
     }
     copied
 }
@@ -424,11 +436,23 @@ fn swap_in(layout: &DataDir, id: &TenantId, staged: &Path) -> Result<PathBuf> {
     let target = layout.tenant_file(id);
     let trash = unique_trash_file(layout, id);
     std::fs::hard_link(&target, &trash)?;
-    // The drain checkpointed and closed the file; a stale WAL must never meet the new one.
-    for side in ["-wal", "-shm"] {
+    // The drain checkpointed and closed the file, so its WAL is gone or empty. A WAL with
+    // frames means another process wrote meanwhile: stop, the live file is untouched.
+    let side = |suffix: &str| {
         let mut p = target.as_os_str().to_owned();
-        p.push(side);
-        match std::fs::remove_file(PathBuf::from(p)) {
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    if std::fs::metadata(side("-wal")).is_ok_and(|m| m.len() > 0) {
+        let _ = std::fs::remove_file(&trash);
+        return Err(Error::Unavailable {
+            detail: format!("tenant {id} is being written by another process; try again"),
+            retry_after_secs: 2,
+        });
+    }
+    // A stale WAL must never meet the new file.
+    for suffix in ["-wal", "-shm"] {
+        match std::fs::remove_file(side(suffix)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 let _ = std::fs::remove_file(&trash);
                 return Err(e.into());

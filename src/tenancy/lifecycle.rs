@@ -337,9 +337,14 @@ impl Tenancy {
                 }
             }
         };
+        let backup_error = self.backup_failure(id);
         let status = match (&open_error, quick_check.as_deref()) {
             (Some(_), _) => "down",
-            (None, Some("ok")) if record.status == TenantStatus::Active => "ok",
+            (None, Some("ok"))
+                if record.status == TenantStatus::Active && backup_error.is_none() =>
+            {
+                "ok"
+            }
             _ => "degraded",
         };
         Ok(TenantHealth {
@@ -350,6 +355,7 @@ impl Tenancy {
             schema_version,
             pending_jobs,
             last_backup_at: record.last_backup_at,
+            last_backup_error: backup_error,
         })
     }
 }
@@ -363,4 +369,6 @@ pub struct TenantHealth {
     pub schema_version: Option<i64>,
     pub pending_jobs: Option<i64>,
     pub last_backup_at: Option<String>,
+    /// Why the last scheduled backup failed (none after a success).
+    pub last_backup_error: Option<String>,
 }

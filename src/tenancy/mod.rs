@@ -11,6 +11,7 @@ pub mod pools;
 pub mod provision;
 pub mod reconcile;
 pub mod registry;
+pub mod schedule;
 pub mod trash;
 
 use std::collections::HashSet;
@@ -45,6 +46,8 @@ pub struct Tenancy {
     pub reference: Reference,
     /// Tenants with a restore or purge in progress: a second one is refused (409).
     busy: std::sync::Mutex<HashSet<TenantId>>,
+    /// Why a tenant's last scheduled backup failed (cleared by a success); shown in health.
+    backup_failures: std::sync::Mutex<std::collections::HashMap<TenantId, String>>,
 }
 
 impl Tenancy {
@@ -84,6 +87,7 @@ impl Tenancy {
             template,
             reference,
             busy: Default::default(),
+            backup_failures: Default::default(),
         });
         tenancy.reload_registry().await?;
         Ok(tenancy)

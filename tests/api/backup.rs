@@ -611,3 +611,81 @@ async fn a_tenant_over_its_size_quota_gets_507_on_writes_and_keeps_reading() {
     let me = app.me("small", &token).await;
     assert_eq!(me.status, 200);
 }
+
+fn backups_of(dir: &Path, id: &str) -> Vec<String> {
+    file_names(dir)
+        .into_iter()
+        .filter(|n| {
+            n.strip_prefix(&format!("{id}-"))
+                .is_some_and(|rest| rest.len() == "20261127T100000Z.db".len())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_backups_copy_changed_tenants_and_honour_retention() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("scheduled");
+    let app = spawn_app(&[
+        "--backup-dir",
+        dir.to_str().unwrap(),
+        "--backup-every",
+        "1s",
+        "--backup-keep",
+        "2",
+    ]);
+    let token = app.create_tenant_ok("busy").await;
+    app.create_tenant_ok("idle").await;
+
+    let mut last = String::new();
+    for i in 0..7 {
+        last = format!("c{i}");
+        assert_eq!(add_customer(&app, "busy", &token, &last).await.status, 201);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let kept = backups_of(&dir, "busy");
+        // 3 only for the moment between a new copy and the pruning of the oldest.
+        assert!(kept.len() <= 3, "retention keeps 2: {kept:?}");
+    }
+    let idle_before = backups_of(&dir, "idle");
+    let newest = poll_until(Duration::from_secs(10), || {
+        let (dir, last) = (dir.clone(), last.clone());
+        async move {
+            let newest = backups_of(&dir, "busy").pop()?;
+            let conn = rusqlite::Connection::open_with_flags(
+                dir.join(&newest),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .ok()?;
+            names_in_file(&conn).contains(&last).then_some(newest)
+        }
+    })
+    .await;
+    assert!(newest.is_some(), "a backup holds the last change");
+    let pruned = poll_until(Duration::from_secs(5), || {
+        let dir = dir.clone();
+        async move { (backups_of(&dir, "busy").len() == 2).then_some(()) }
+    })
+    .await;
+    assert!(pruned.is_some(), "{:?}", backups_of(&dir, "busy"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    assert!(
+        !idle_before.is_empty(),
+        "the idle tenant was backed up once"
+    );
+    assert_eq!(
+        backups_of(&dir, "idle"),
+        idle_before,
+        "an unchanged tenant is not copied again"
+    );
+    let health = app
+        .get("/v1/tenants/busy/health", &app.platform_token)
+        .await;
+    assert_eq!(health.json()["status"], "ok", "{}", health.text);
+    assert!(health.json()["checks"]["last_backup_at"].is_string());
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("erpd_backups_total{result=\"ok\"}"),
+        "backups are counted"
+    );
+}

@@ -114,9 +114,16 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     }
     let msg = match schema::tenant_state(&conn)? {
         SchemaState::Current => format!("up to date (schema {})", schema::tenant_target_version()),
-        SchemaState::Pending { found, .. } => {
+        SchemaState::Pending { found, target } => {
+            // A consistent snapshot first, so a migration that goes wrong can be undone
+            // with `erpd restore ID <snapshot>` (under a binary of the old schema).
+            let snapshot = tenancy.layout.backups_dir().join(format!(
+                "{id}-pre-v{target}-{}.db",
+                crate::clock::file_stamp()
+            ));
+            crate::tenancy::backup::vacuum_into(&conn, &snapshot, true)?;
             let to = schema::migrate_tenant(&mut conn)?;
-            format!("migrated {found} -> {to}")
+            format!("migrated {found} -> {to} (snapshot {})", snapshot.display())
         }
     };
     let version = schema::file_version(&conn)?;

@@ -86,7 +86,18 @@ impl Tenancy {
             .iter()
             .map(|e| e.path.display().to_string())
             .collect();
-        let ids: Vec<TenantId> = removed.iter().map(|e| e.id.clone()).collect();
+        let mut ids: Vec<TenantId> = removed.iter().map(|e| e.id.clone()).collect();
+        if only.is_none() {
+            // Also deleted tenants whose trash file went earlier: a purge that ran between a
+            // delete's rename and its catalog update found no catalog row to forget yet.
+            let all = self.platform.read(store::all_tenants).await?;
+            ids.extend(
+                all.into_iter()
+                    .filter(|r| r.status == TenantStatus::Deleted)
+                    .map(|r| r.id),
+            );
+        }
+        let layout = self.layout.clone();
         let a = actor.clone();
         let forgotten = self
             .platform
@@ -101,8 +112,12 @@ impl Tenancy {
                         .trash_file
                         .as_ref()
                         .is_none_or(|t| names.contains(t) || !std::path::Path::new(t).exists());
+                    // A restore from the trash links the live file before it removes the
+                    // trash one: while the live file exists, the tenant is not forgotten.
+                    let live = layout.tenant_file(id).exists();
                     if r.status == TenantStatus::Deleted
                         && gone
+                        && !live
                         && store::delete_tenant_row(tx, id)?
                     {
                         let files: Vec<&String> = names

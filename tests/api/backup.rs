@@ -501,6 +501,49 @@ async fn the_cli_backs_up_online_and_restores_offline() {
 }
 
 #[tokio::test]
+async fn scratch_copies_of_interrupted_backups_are_removed_at_start() {
+    let mut app = spawn_app(&[]);
+    let scratch = app.data_dir.join("backups/.acme.0123.partial");
+    let kept = app.data_dir.join("backups/acme-20261127T100000Z.db");
+    std::fs::write(&scratch, b"half a copy").unwrap();
+    std::fs::write(&kept, b"an operator's file").unwrap();
+
+    app.restart();
+
+    assert!(!scratch.exists(), "the scratch copy is removed");
+    assert!(kept.exists(), "finished backups are kept");
+}
+
+#[tokio::test]
+async fn erpd_migrate_snapshots_a_tenant_before_migrating_it() {
+    let mut app = spawn_app(&[]);
+    app.create_tenant_ok("behind").await;
+    app.kill();
+    downgrade_one_migration(&app.tenant_file("behind"));
+    let old_version = schema_version(&open_ro(&app.tenant_file("behind")));
+
+    let out = app.cli(&["migrate", "behind"]);
+
+    assert!(out.status.success(), "{out:?}");
+    let snapshots: Vec<String> = file_names(&app.data_dir.join("backups"))
+        .into_iter()
+        .filter(|n| n.starts_with("behind-pre-v"))
+        .collect();
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let snap = open_ro(&app.data_dir.join("backups").join(&snapshots[0]));
+    assert_eq!(
+        schema_version(&snap),
+        old_version,
+        "the snapshot is the pre-migration file"
+    );
+    assert_eq!(integrity(&snap), "ok");
+    assert_eq!(
+        schema_version(&open_ro(&app.tenant_file("behind"))),
+        tenant_schema_version()
+    );
+}
+
+#[tokio::test]
 async fn erpd_check_reports_a_torn_copy() {
     let mut app = spawn_app(&[]);
     let token = app.create_tenant_ok("acme").await;

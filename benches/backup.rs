@@ -226,6 +226,27 @@ async fn main() {
         assert!(ok.success());
         cp.push(t.elapsed().as_secs_f64());
     }
+    // The SQLite part alone, in this process: what erpd uses (VACUUM INTO) and the online
+    // backup API in one step (the alternative considered in docs/DECISIONS.md).
+    let (mut vacuum, mut backup_api) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let src = rusqlite::Connection::open(&file).unwrap();
+        let to = scratch.join("vacuum.db");
+        let _ = std::fs::remove_file(&to);
+        let t = Instant::now();
+        src.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+            .unwrap();
+        vacuum.push(t.elapsed().as_secs_f64());
+        let to = scratch.join("api.db");
+        let _ = std::fs::remove_file(&to);
+        let t = Instant::now();
+        let mut dst = rusqlite::Connection::open(&to).unwrap();
+        let b = rusqlite::backup::Backup::new(&src, &mut dst).unwrap();
+        b.step(-1).unwrap();
+        drop(b);
+        drop(dst);
+        backup_api.push(t.elapsed().as_secs_f64());
+    }
     let mut download = Vec::new();
     let downloaded = scratch.join("download.db");
     for _ in 0..3 {
@@ -270,6 +291,7 @@ async fn main() {
     let (mut r0, mut w0, _) = load(&client, &base, &pt, &token, 5, false).await;
     let (mut r1, mut w1, n) = load(&client, &base, &pt, &token, 5, true).await;
 
+    let (vacuum, backup_api) = (median(vacuum), median(backup_api));
     let (cp, dl, cb, rs) = (
         median(cp),
         median(download),
@@ -284,6 +306,11 @@ async fn main() {
     println!("| --- | ---: | ---: | ---: |");
     for (what, secs) in [
         ("`cp` of the checkpointed file", cp),
+        ("`VACUUM INTO` alone (SQLite, in process)", vacuum),
+        (
+            "backup API `step(-1)` alone (SQLite, in process)",
+            backup_api,
+        ),
         ("`GET …/backup` (VACUUM INTO + stream + write)", dl),
         ("`erpd backup ID` (VACUUM INTO + fsync, new process)", cb),
         ("`PUT …/backup` (upload, checks, swap)", rs),

@@ -46,8 +46,9 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Apply pending migrations to one tenant or all of them.
-    Migrate(Selection),
+    /// Apply pending migrations to one tenant or all of them (a snapshot of each is
+    /// written to `backups/` first).
+    Migrate(MigrateArgs),
     /// Check integrity and schema of one tenant or all of them.
     Check(Selection),
     /// The tenant audit log.
@@ -187,6 +188,18 @@ pub enum TenantCommand {
     /// Remove every trash file of a tenant now (a deleted tenant is then forgotten and
     /// its id can be used again).
     Purge { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Say what would be migrated; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Migrate the first N tenants first and stop if one of them fails.
+    #[arg(long, value_name = "N")]
+    pub canary: Option<usize>,
 }
 
 /// One tenant by id, or `--all`.

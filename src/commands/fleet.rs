@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Selection};
+use crate::cli::{Cli, MigrateArgs, Selection};
 use crate::db;
 use crate::error::Result;
 use crate::platform::model::TenantStatus;
@@ -15,11 +15,46 @@ use crate::platform::store;
 use crate::schema::{self, SchemaState};
 use crate::tenancy::{Tenancy, TenantId};
 
-pub async fn migrate(cli: &Cli, sel: &Selection) -> anyhow::Result<ExitCode> {
+pub async fn migrate(cli: &Cli, args: &MigrateArgs) -> anyhow::Result<ExitCode> {
     let tenancy = super::tenancy(cli).await?;
-    let ids = selected(&tenancy, sel).await?;
-    let results = for_each(&tenancy, ids, "migrating", migrate_one).await;
+    let mut ids = selected(&tenancy, &args.selection).await?;
+    if args.dry_run {
+        let results = for_each(&tenancy, ids, "planning", plan_one).await;
+        return report(&results, "migrate --dry-run");
+    }
+    let mut results = Vec::new();
+    if let Some(n) = args.canary {
+        let rest = ids.split_off(n.min(ids.len()));
+        results = for_each(&tenancy, ids, "canary", migrate_one).await;
+        if results.iter().any(|(_, r)| r.is_err()) {
+            println!(
+                "a canary tenant failed: the other {} tenants were not migrated",
+                rest.len()
+            );
+            return report(&results, "migrate (canary)");
+        }
+        ids = rest;
+    }
+    results.extend(for_each(&tenancy, ids, "migrating", migrate_one).await);
     report(&results, "migrate")
+}
+
+/// `--dry-run`: what `erpd migrate` would do to one tenant, touching nothing.
+fn plan_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
+    let path = tenancy.layout.tenant_file(id);
+    if !path.is_file() {
+        return Err(anyhow::anyhow!("file {} is missing", path.display()).into());
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(&path, flags)?;
+    if !schema::is_tenant_file(&conn)? {
+        return Err(anyhow::anyhow!("not an erpd tenant file").into());
+    }
+    Ok(match schema::tenant_state(&conn)? {
+        SchemaState::Current => "up to date".into(),
+        SchemaState::Pending { found, target } => format!("would migrate {found} -> {target}"),
+    })
 }
 
 pub async fn check(cli: &Cli, sel: &Selection) -> anyhow::Result<ExitCode> {

@@ -544,6 +544,45 @@ async fn erpd_migrate_snapshots_a_tenant_before_migrating_it() {
 }
 
 #[tokio::test]
+async fn migrate_dry_run_changes_nothing_and_a_failing_canary_stops_the_fleet() {
+    let mut app = spawn_app(&[]);
+    for id in ["a-broken", "b-behind", "c-behind"] {
+        app.create_tenant_ok(id).await;
+    }
+    app.kill();
+    downgrade_one_migration(&app.tenant_file("b-behind"));
+    downgrade_one_migration(&app.tenant_file("c-behind"));
+    let behind = schema_version(&open_ro(&app.tenant_file("b-behind")));
+    std::fs::write(app.tenant_file("a-broken"), b"not a database".repeat(400)).unwrap();
+
+    let plan = app.cli(&["migrate", "--all", "--dry-run"]);
+    assert!(plan.stdout.contains("would migrate"), "{plan:?}");
+    assert_eq!(
+        schema_version(&open_ro(&app.tenant_file("b-behind"))),
+        behind
+    );
+
+    let canary = app.cli(&["migrate", "--all", "--canary", "1"]);
+    assert!(!canary.status.success(), "{canary:?}");
+    assert!(canary.stdout.contains("a-broken"), "{canary:?}");
+    assert_eq!(
+        schema_version(&open_ro(&app.tenant_file("c-behind"))),
+        behind,
+        "after a failed canary the fleet is untouched"
+    );
+
+    let all = app.cli(&["migrate", "--all"]);
+    assert!(!all.status.success(), "a-broken still fails: {all:?}");
+    for id in ["b-behind", "c-behind"] {
+        assert_eq!(
+            schema_version(&open_ro(&app.tenant_file(id))),
+            tenant_schema_version(),
+            "{id} migrated past the failing tenant"
+        );
+    }
+}
+
+#[tokio::test]
 async fn erpd_check_reports_a_torn_copy() {
     let mut app = spawn_app(&[]);
     let token = app.create_tenant_ok("acme").await;

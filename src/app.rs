@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -71,7 +72,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(state.tenancy.clone().watch_catalog(stop_rx));
+    let watcher = tokio::spawn(state.tenancy.clone().watch_catalog(stop_rx.clone()));
+    let retention = state.config.trash_retention;
+    let every = (retention / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    let purger = tokio::spawn(state.tenancy.clone().purge_trash_periodically(
+        retention,
+        every,
+        stop_rx.clone(),
+    ));
+    let scheduler =
+        state.config.backup_schedule.clone().map(|schedule| {
+            tokio::spawn(state.tenancy.clone().run_backup_schedule(schedule, stop_rx))
+        });
     let app = crate::http::router(state.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -79,6 +91,10 @@ pub async fn serve(
         .map_err(anyhow::Error::from)?;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
+    let _ = purger.await;
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
     state.tenancy.pools.close_all().await;
     let platform = state.tenancy.platform.clone_pool();
     let _ = crate::db::blocking(move || {

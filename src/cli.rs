@@ -46,8 +46,9 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Apply pending migrations to one tenant or all of them.
-    Migrate(Selection),
+    /// Apply pending migrations to one tenant or all of them (a snapshot of each is
+    /// written to `backups/` first).
+    Migrate(MigrateArgs),
     /// Check integrity and schema of one tenant or all of them.
     Check(Selection),
     /// The tenant audit log.
@@ -55,6 +56,27 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Consistent online copies of one tenant (`ID`) or all of them (`--all`).
+    Backup(BackupArgs),
+    /// Restore a tenant from a backup file (refused while a server serves the data dir;
+    /// use `PUT /v1/tenants/{id}/backup` then). Creates the tenant if the id is free.
+    Restore { id: String, file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The tenant id.
+    #[arg(conflicts_with_all = ["all", "out_dir"], required_unless_present = "all")]
+    pub id: Option<String>,
+    /// Every tenant in the catalog (progress shown; continues past failures).
+    #[arg(long, conflicts_with = "out")]
+    pub all: bool,
+    /// Where to write the one tenant's copy (default `<data>/backups/<id>-<UTC stamp>.db`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where `--all` writes its copies (default `<data>/backups/`).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +115,36 @@ pub struct ServeArgs {
     /// Page cache per connection, in KiB.
     #[arg(long, env = "ERPD_CACHE_KIB", default_value_t = 2048)]
     pub cache_kib: u32,
+    /// Largest restore upload (`PUT /v1/tenants/{id}/backup`), in bytes.
+    #[arg(long, env = "ERPD_RESTORE_BODY_LIMIT", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub restore_body_limit: u64,
+    /// How long deleted tenants and files replaced by a restore stay in the trash before
+    /// they are purged (`30d`, `12h`, `15m`, `90s`).
+    #[arg(long, env = "ERPD_TRASH_RETENTION", default_value = "30d")]
+    pub trash_retention: String,
+    /// Largest size of one tenant file, in bytes: writes past it get 507, reads keep
+    /// working. Unlimited when absent.
+    #[arg(long, env = "ERPD_MAX_TENANT_BYTES")]
+    pub max_tenant_bytes: Option<u64>,
+    /// Back up changed tenants into this directory on a schedule (off when absent).
+    #[arg(long, env = "ERPD_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How often scheduled backups run (`1h`, `30m`, …); copies are spread over it.
+    #[arg(
+        long,
+        env = "ERPD_BACKUP_EVERY",
+        default_value = "1h",
+        requires = "backup_dir"
+    )]
+    pub backup_every: String,
+    /// Scheduled backups kept per tenant in `--backup-dir` (older ones are removed).
+    #[arg(
+        long,
+        env = "ERPD_BACKUP_KEEP",
+        default_value_t = 24,
+        requires = "backup_dir"
+    )]
+    pub backup_keep: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +185,21 @@ pub enum TenantCommand {
     Delete { id: String },
     /// Bring a deleted tenant back from the trash (refused while a server serves the data dir).
     Restore { id: String },
+    /// Remove every trash file of a tenant now (a deleted tenant is then forgotten and
+    /// its id can be used again).
+    Purge { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Say what would be migrated; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Migrate the first N tenants first and stop if one of them fails.
+    #[arg(long, value_name = "N")]
+    pub canary: Option<usize>,
 }
 
 /// One tenant by id, or `--all`.

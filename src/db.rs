@@ -34,6 +34,9 @@ pub struct DbOptions {
     pub statement_timeout: Duration,
     /// How long a checkout waits for a connection before failing with 503.
     pub checkout_timeout: Duration,
+    /// Per-file size quota (`PRAGMA max_page_count`): a write that would grow the file
+    /// past it fails with SQLITE_FULL (507); reads keep working. `None`: unlimited.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Default for DbOptions {
@@ -44,6 +47,7 @@ impl Default for DbOptions {
             cache_kib: 2048,
             statement_timeout: Duration::from_secs(10),
             checkout_timeout: Duration::from_secs(5),
+            max_file_bytes: None,
         }
     }
 }
@@ -81,6 +85,13 @@ fn apply_pragmas(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
         rusqlite::limits::Limit::SQLITE_LIMIT_VARIABLE_NUMBER,
         10_000,
     )?;
+    if let Some(bytes) = opts.max_file_bytes {
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let pages = (bytes / page_size.max(512) as u64).max(1);
+        // SQLite never lowers the limit below the file's current size: a file already
+        // over quota stays readable and refuses growth.
+        conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))?;
+    }
     Ok(())
 }
 

@@ -111,6 +111,7 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Error::Sqlite(e) if is_interrupt(e) => StatusCode::SERVICE_UNAVAILABLE,
+            e if e.is_storage_full() => StatusCode::INSUFFICIENT_STORAGE,
             Error::Sqlite(_) | Error::Pool(_) | Error::Io(_) | Error::Other(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -134,6 +135,7 @@ impl Error {
             Error::SchemaTooNew { .. } => "tenant-schema-too-new",
             Error::StatementTimeout => "statement-timeout",
             Error::Sqlite(e) if is_interrupt(e) => "statement-timeout",
+            e if e.is_storage_full() => "storage-full",
             Error::Sqlite(_) | Error::Pool(_) | Error::Io(_) | Error::Other(_) => "internal",
         }
     }
@@ -149,11 +151,26 @@ impl Error {
             Error::Unauthorized(why) => why.to_string(),
             Error::Forbidden(why) | Error::Conflict(why) => why.clone(),
             Error::Unavailable { detail, .. } => detail.clone(),
+            e if e.is_storage_full() => "the tenant's storage is full (its size quota is \
+                reached, or the disk is full): writes are refused, reads keep working; \
+                delete data or ask the operator to raise the quota"
+                .into(),
             // Never leak internals: the cause is logged, not sent.
             Error::Sqlite(_) | Error::Pool(_) | Error::Io(_) | Error::Other(_) => {
                 "internal error; the request id identifies it in the server log".into()
             }
             other => other.to_string(),
+        }
+    }
+}
+
+impl Error {
+    /// SQLITE_FULL (a `max_page_count` quota or a full disk) or ENOSPC: a 507, not a 500.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            Error::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
         }
     }
 }
@@ -279,6 +296,23 @@ mod tests {
             resp.headers()[header::CONTENT_TYPE],
             "application/problem+json"
         );
+    }
+
+    #[test]
+    fn a_full_quota_is_507_and_reads_still_work() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x BLOB); PRAGMA max_page_count=3;")
+            .unwrap();
+        let full = conn
+            .execute("INSERT INTO t VALUES (zeroblob(100000))", [])
+            .map_err(Error::from)
+            .unwrap_err();
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(full.detail().contains("quota"));
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Selection};
+use crate::cli::{Cli, MigrateArgs, Selection};
 use crate::db;
 use crate::error::Result;
 use crate::platform::model::TenantStatus;
@@ -15,11 +15,46 @@ use crate::platform::store;
 use crate::schema::{self, SchemaState};
 use crate::tenancy::{Tenancy, TenantId};
 
-pub async fn migrate(cli: &Cli, sel: &Selection) -> anyhow::Result<ExitCode> {
+pub async fn migrate(cli: &Cli, args: &MigrateArgs) -> anyhow::Result<ExitCode> {
     let tenancy = super::tenancy(cli).await?;
-    let ids = selected(&tenancy, sel).await?;
-    let results = for_each(&tenancy, ids, "migrating", migrate_one).await;
+    let mut ids = selected(&tenancy, &args.selection).await?;
+    if args.dry_run {
+        let results = for_each(&tenancy, ids, "planning", plan_one).await;
+        return report(&results, "migrate --dry-run");
+    }
+    let mut results = Vec::new();
+    if let Some(n) = args.canary {
+        let rest = ids.split_off(n.min(ids.len()));
+        results = for_each(&tenancy, ids, "canary", migrate_one).await;
+        if results.iter().any(|(_, r)| r.is_err()) {
+            println!(
+                "a canary tenant failed: the other {} tenants were not migrated",
+                rest.len()
+            );
+            return report(&results, "migrate (canary)");
+        }
+        ids = rest;
+    }
+    results.extend(for_each(&tenancy, ids, "migrating", migrate_one).await);
     report(&results, "migrate")
+}
+
+/// `--dry-run`: what `erpd migrate` would do to one tenant, touching nothing.
+fn plan_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
+    let path = tenancy.layout.tenant_file(id);
+    if !path.is_file() {
+        return Err(anyhow::anyhow!("file {} is missing", path.display()).into());
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(&path, flags)?;
+    if !schema::is_tenant_file(&conn)? {
+        return Err(anyhow::anyhow!("not an erpd tenant file").into());
+    }
+    Ok(match schema::tenant_state(&conn)? {
+        SchemaState::Current => "up to date".into(),
+        SchemaState::Pending { found, target } => format!("would migrate {found} -> {target}"),
+    })
 }
 
 pub async fn check(cli: &Cli, sel: &Selection) -> anyhow::Result<ExitCode> {
@@ -114,9 +149,16 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     }
     let msg = match schema::tenant_state(&conn)? {
         SchemaState::Current => format!("up to date (schema {})", schema::tenant_target_version()),
-        SchemaState::Pending { found, .. } => {
+        SchemaState::Pending { found, target } => {
+            // A consistent snapshot first, so a migration that goes wrong can be undone
+            // with `erpd restore ID <snapshot>` (under a binary of the old schema).
+            let snapshot = tenancy.layout.backups_dir().join(format!(
+                "{id}-pre-v{target}-{}.db",
+                crate::clock::file_stamp()
+            ));
+            crate::tenancy::backup::vacuum_into(&conn, &snapshot, true)?;
             let to = schema::migrate_tenant(&mut conn)?;
-            format!("migrated {found} -> {to}")
+            format!("migrated {found} -> {to} (snapshot {})", snapshot.display())
         }
     };
     let version = schema::file_version(&conn)?;
@@ -130,6 +172,9 @@ fn check_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     if !path.is_file() {
         return Err(anyhow::anyhow!("file {} is missing", path.display()).into());
     }
+    // A torn copy (a `cp` of a file being written, a truncated transfer) is caught here
+    // even where integrity_check alone would not open it.
+    crate::tenancy::backup::check_header(&path).map_err(|e| anyhow::anyhow!(e))?;
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(&path, flags)?;

@@ -2,6 +2,7 @@
 //! only difference is who the actor is (`cli:<user>`).
 
 mod audit;
+mod backup;
 mod fleet;
 mod serve;
 mod tenant;
@@ -20,9 +21,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(Config::for_serve(&cli, args)?).await,
         Command::Token { command } => token::run(&cli, command).await,
         Command::Tenant { command } => tenant::run(&cli, command).await,
-        Command::Migrate(sel) => fleet::migrate(&cli, sel).await,
+        Command::Migrate(args) => fleet::migrate(&cli, args).await,
         Command::Check(sel) => fleet::check(&cli, sel).await,
         Command::Audit { command } => audit::run(&cli, command).await,
+        Command::Backup(args) => backup::backup(&cli, args).await,
+        Command::Restore { id, file } => backup::restore(&cli, id, file).await,
     }
 }
 

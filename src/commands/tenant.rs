@@ -92,6 +92,14 @@ pub async fn run(cli: &Cli, command: &TenantCommand) -> anyhow::Result<ExitCode>
                 .await?;
             println!("tenant {} restored", r.id);
         }
+        TenantCommand::Purge { id } => {
+            let id = TenantId::parse(id)?;
+            let removed = tenancy.purge_trash(None, Some(&id), &actor).await?;
+            for f in &removed {
+                println!("purged {}", f.display());
+            }
+            println!("{id}: {} trash file(s) purged", removed.len());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: every route, the middleware stack, and the OpenAPI document that is
 //! generated from the same route list (so no endpoint can be served undocumented).
 
+pub mod backup;
 pub mod entities;
 pub mod entity_docs;
 pub mod health;
@@ -66,6 +67,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(tenants::restore_tenant))
         .routes(routes!(tenants::tenant_health))
+        .routes(routes!(backup::download_backup, backup::restore_backup))
         .routes(routes!(tenants::create_access_grant))
         .routes(routes!(tenants::platform_audit_log))
         .routes(routes!(me::get_me))

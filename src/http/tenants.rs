@@ -32,7 +32,7 @@ pub struct TenantView {
 }
 
 impl TenantView {
-    fn of(state: &AppState, r: TenantRecord) -> Self {
+    pub(crate) fn of(state: &AppState, r: TenantRecord) -> Self {
         Self {
             size_bytes: state.tenancy.size_bytes(&r.id),
             id: r.id.to_string(),
@@ -245,6 +245,8 @@ pub struct HealthChecks {
     pub schema_version: Option<i64>,
     pub pending_jobs: Option<i64>,
     pub last_backup_at: Option<String>,
+    /// Why the last scheduled backup failed; the tenant is `degraded` until one succeeds.
+    pub last_backup_error: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -273,6 +275,7 @@ pub async fn tenant_health(
             schema_version: h.schema_version,
             pending_jobs: h.pending_jobs,
             last_backup_at: h.last_backup_at,
+            last_backup_error: h.last_backup_error,
         },
     }))
 }

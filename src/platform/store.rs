@@ -146,6 +146,20 @@ pub fn set_schema_version(conn: &Connection, id: &TenantId, version: i64) -> Res
     Ok(())
 }
 
+pub fn set_last_backup_at(conn: &Connection, id: &TenantId, at: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE tenants SET last_backup_at = :at WHERE id = :id")?
+        .execute(named_params! { ":at": at, ":id": id.as_str() })?;
+    Ok(())
+}
+
+/// Forget a purged tenant: its id can be used again. Only deleted tenants are removed.
+pub fn delete_tenant_row(conn: &Connection, id: &TenantId) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM tenants WHERE id = :id AND status = 'deleted'")?
+        .execute(named_params! { ":id": id.as_str() })?;
+    Ok(n == 1)
+}
+
 // ---- platform tokens ----
 
 pub fn insert_platform_token(conn: &Connection, name: &str, token_hash: &str) -> Result<String> {

@@ -44,7 +44,18 @@ impl Tenancy {
         new: NewTenant,
         actor: &Actor,
     ) -> Result<(TenantRecord, String)> {
-        if let Some(existing) = self.registry.get(&new.id) {
+        if self.registry.get(&new.id).is_some() {
+            // The registry may lag a purge made by another process (`erpd tenant purge`
+            // deletes the catalog row): the catalog decides.
+            let tid = new.id.clone();
+            let Some(existing) = self
+                .platform
+                .read(move |c| store::find_tenant(c, &tid))
+                .await?
+            else {
+                self.registry.remove(&new.id);
+                return Box::pin(self.create_tenant(new, actor)).await;
+            };
             let why = if existing.status == TenantStatus::Deleted {
                 format!(
                     "tenant {} is in the trash; restore it or choose another id",
@@ -332,9 +343,14 @@ impl Tenancy {
                 }
             }
         };
+        let backup_error = self.backup_failure(id);
         let status = match (&open_error, quick_check.as_deref()) {
             (Some(_), _) => "down",
-            (None, Some("ok")) if record.status == TenantStatus::Active => "ok",
+            (None, Some("ok"))
+                if record.status == TenantStatus::Active && backup_error.is_none() =>
+            {
+                "ok"
+            }
             _ => "degraded",
         };
         Ok(TenantHealth {
@@ -345,6 +361,7 @@ impl Tenancy {
             schema_version,
             pending_jobs,
             last_backup_at: record.last_backup_at,
+            last_backup_error: backup_error,
         })
     }
 }
@@ -358,4 +375,6 @@ pub struct TenantHealth {
     pub schema_version: Option<i64>,
     pub pending_jobs: Option<i64>,
     pub last_backup_at: Option<String>,
+    /// Why the last scheduled backup failed (none after a success).
+    pub last_backup_error: Option<String>,
 }

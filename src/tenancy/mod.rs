@@ -3,6 +3,7 @@
 //!
 //! Nothing here knows about HTTP. A `Tenancy` is built once per process and shared.
 
+pub mod backup;
 pub mod id;
 pub mod layout;
 pub mod lifecycle;
@@ -10,7 +11,10 @@ pub mod pools;
 pub mod provision;
 pub mod reconcile;
 pub mod registry;
+pub mod schedule;
+pub mod trash;
 
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +44,10 @@ pub struct Tenancy {
     template: PathBuf,
     /// Platform reference data (currencies, units, tax categories), read-only.
     pub reference: Reference,
+    /// Tenants with a restore or purge in progress: a second one is refused (409).
+    busy: std::sync::Mutex<HashSet<TenantId>>,
+    /// Why a tenant's last scheduled backup failed (cleared by a success); shown in health.
+    backup_failures: std::sync::Mutex<std::collections::HashMap<TenantId, String>>,
 }
 
 impl Tenancy {
@@ -62,6 +70,7 @@ impl Tenancy {
         .await?;
         let platform_opts = DbOptions {
             max_connections: 4,
+            max_file_bytes: None,
             ..opts.clone()
         };
         let pool = db::build_pool(
@@ -77,6 +86,8 @@ impl Tenancy {
             opts,
             template,
             reference,
+            busy: Default::default(),
+            backup_failures: Default::default(),
         });
         tenancy.reload_registry().await?;
         Ok(tenancy)

@@ -22,6 +22,9 @@ use crate::db::{self, Db, DbOptions};
 use crate::error::{Error, Result};
 use crate::schema::{self, SchemaState};
 
+/// How long a request waits for a fenced tenant before it is answered 503.
+pub const FENCE_WAIT: Duration = Duration::from_secs(5);
+
 /// What to do with a tenant whose file has pending migrations when it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MigratePolicy {
@@ -38,6 +41,8 @@ pub struct TenantDb {
     /// Set when opening migrated the file: the catalog's schema_version needs updating.
     pub migrated_to: Option<i64>,
     stats: Arc<Stats>,
+    /// Pools of this tenant whose connections are not closed yet (see [`Inner::alive`]).
+    alive: Arc<Mutex<HashMap<TenantId, usize>>>,
 }
 
 impl Drop for TenantDb {
@@ -47,11 +52,22 @@ impl Drop for TenantDb {
         // async workers when there is a runtime.
         let pool = self.db.pool().clone();
         let id = self.id.clone();
+        let alive = self.alive.clone();
         let close = move || {
             if let Some(conn) = pool.try_get() {
                 let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
             }
             drop(pool);
+            // Only now are the connections closed (the last one may have deleted the WAL
+            // by name): a fence may move the file from here on.
+            let mut alive = lock(&alive);
+            if let Some(n) = alive.get_mut(&id) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    alive.remove(&id);
+                }
+            }
+            drop(alive);
             tracing::debug!(tenant = %id, "tenant pool closed");
         };
         match tokio::runtime::Handle::try_current() {
@@ -88,9 +104,16 @@ struct Inner {
     opening: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     /// Tenants being deleted or restored: no new handle may be opened.
     fenced: Mutex<HashSet<TenantId>>,
+    /// Woken when a fence is lifted, so requests that arrived during it carry on.
+    unfenced: tokio::sync::Notify,
     /// One scheduler for every r2d2 pool (r2d2 would start 3 threads per pool).
     scheduler: Arc<ScheduledThreadPool>,
     stats: Arc<Stats>,
+    /// Per tenant, pools opened and not yet closed. A handle's strong count reaching zero
+    /// is not enough before moving a file: its connections close afterwards on a blocking
+    /// thread, and SQLite's last close deletes `<file>-wal` *by name* — which, after a
+    /// restore's rename, would be the new file's WAL.
+    alive: Arc<Mutex<HashMap<TenantId, usize>>>,
 }
 
 impl TenantPools {
@@ -104,6 +127,7 @@ impl TenantPools {
                 live: Mutex::new(HashMap::new()),
                 opening: Mutex::new(HashMap::new()),
                 fenced: Mutex::new(HashSet::new()),
+                unfenced: tokio::sync::Notify::new(),
                 scheduler: Arc::new(
                     ScheduledThreadPool::builder()
                         .num_threads(1)
@@ -111,6 +135,7 @@ impl TenantPools {
                         .build(),
                 ),
                 stats: Arc::new(Stats::default()),
+                alive: Arc::new(Mutex::new(HashMap::new())),
             }),
         }
     }
@@ -125,6 +150,7 @@ impl TenantPools {
 
     /// The handle for a tenant, opening its file if needed.
     pub async fn get(&self, id: &TenantId) -> Result<Arc<TenantDb>> {
+        self.wait_unfenced(id).await;
         if let Some(h) = self.lookup(id)? {
             self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(h);
@@ -174,6 +200,7 @@ impl TenantPools {
         let tenant = id.clone();
         let (db, migrated_to) =
             db::blocking(move || open_tenant(&tenant, path, &opts, policy, scheduler)).await?;
+        *lock(&self.inner.alive).entry(id.clone()).or_default() += 1;
         self.inner.stats.opens.fetch_add(1, Ordering::Relaxed);
         self.inner.stats.open.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(TenantDb {
@@ -181,6 +208,7 @@ impl TenantPools {
             db,
             migrated_to,
             stats: self.inner.stats.clone(),
+            alive: self.inner.alive.clone(),
         });
         {
             let mut live = lock(&self.inner.live);
@@ -214,12 +242,13 @@ impl TenantPools {
         lock(&self.inner.cache).pop(id);
         let weak = lock(&self.inner.live).remove(id);
         let deadline = Instant::now() + wait;
-        while let Some(w) = &weak {
-            if w.strong_count() == 0 {
+        loop {
+            let handles_gone = weak.as_ref().is_none_or(|w| w.strong_count() == 0);
+            if handles_gone && !lock(&self.inner.alive).contains_key(id) {
                 break;
             }
             if Instant::now() > deadline {
-                if let Some(h) = w.upgrade() {
+                if let Some(h) = weak.as_ref().and_then(Weak::upgrade) {
                     lock(&self.inner.live).insert(id.clone(), Arc::downgrade(&h));
                 }
                 self.unfence(id);
@@ -234,18 +263,56 @@ impl TenantPools {
         // sure the file is complete before anyone moves it.
         let path = self.inner.layout.tenant_file(id);
         let opts = self.inner.opts.clone();
-        db::blocking(move || {
+        let checkpointed = db::blocking(move || {
             if path.exists() {
                 let conn = db::open_connection(&path, &opts)?;
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                // Every committed frame must be in the main file before it moves: a busy
+                // checkpoint (column 0) is retried, and never ignored.
+                for attempt in 0.. {
+                    let busy: i64 =
+                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                    if busy == 0 {
+                        break;
+                    }
+                    if attempt == 200 {
+                        return Err(Error::Unavailable {
+                            detail: "the tenant file could not be checkpointed; try again".into(),
+                            retry_after_secs: 2,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
             Ok(())
         })
-        .await
+        .await;
+        if checkpointed.is_err() {
+            self.unfence(id);
+        }
+        checkpointed
     }
 
     pub fn unfence(&self, id: &TenantId) {
         lock(&self.inner.fenced).remove(id);
+        self.inner.unfenced.notify_waiters();
+    }
+
+    /// A request arriving while its tenant is fenced (a restore swapping the file, a
+    /// delete) waits up to [`FENCE_WAIT`] for the fence to lift rather than failing at
+    /// once; past that, `lookup` answers 503 with `Retry-After`.
+    async fn wait_unfenced(&self, id: &TenantId) {
+        let deadline = tokio::time::Instant::now() + FENCE_WAIT;
+        loop {
+            let notified = self.inner.unfenced.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !lock(&self.inner.fenced).contains(id) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Shutdown: drop every cached handle and checkpoint each file.

@@ -42,6 +42,18 @@ pub fn run(layout: &DataDir, opts: &DbOptions) -> Result<Report> {
             on_disk.push(id);
         }
     }
+    // Scratch copies of backups a crash interrupted (downloads, `erpd backup`).
+    if let Ok(entries) = std::fs::read_dir(layout.backups_dir()) {
+        for path in entries.flatten().map(|e| e.path()) {
+            let scratch = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(layout::PARTIAL_SUFFIX));
+            if scratch && std::fs::remove_file(&path).is_ok() {
+                report.partials_removed += 1;
+            }
+        }
+    }
     for id in on_disk {
         match store::find_tenant(&platform, &id)? {
             None => match adopt(layout, opts, &platform, &id) {

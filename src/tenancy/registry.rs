@@ -79,6 +79,13 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    pub fn remove(&self, id: &TenantId) {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     pub fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|p| p.into_inner()).len()
     }

@@ -6,6 +6,7 @@
 mod access_matrix;
 mod accounting;
 mod audit;
+mod backup;
 mod fixtures;
 mod helpers;
 mod identity;

@@ -294,13 +294,30 @@ fn cpu_ticks(who: &str) -> u64 {
     get(11) + get(12)
 }
 
-/// (busy, total) clock ticks of the whole machine since boot.
-fn machine_ticks() -> (u64, u64) {
+/// Clock ticks of the whole machine since boot, from the first line of /proc/stat.
+#[derive(Clone, Copy, Debug, Default)]
+struct MachineTicks {
+    /// user + nice + system: time charged to processes (ours and everyone else's).
+    procs: u64,
+    /// irq + softirq: not charged to any process (loopback TCP receive work lands here).
+    irq: u64,
+    /// Time the hypervisor gave to other guests.
+    steal: u64,
+    total: u64,
+}
+
+impl MachineTicks {
+    fn busy(&self) -> u64 {
+        self.procs + self.irq + self.steal
+    }
+}
+
+fn machine_ticks() -> MachineTicks {
     let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return (0, 0);
+        return MachineTicks::default();
     };
     let Some(line) = stat.lines().next() else {
-        return (0, 0);
+        return MachineTicks::default();
     };
     let v: Vec<u64> = line
         .split_whitespace()
@@ -308,27 +325,28 @@ fn machine_ticks() -> (u64, u64) {
         .filter_map(|x| x.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total.saturating_sub(idle), total)
+    let f = |i: usize| v.get(i).copied().unwrap_or(0);
+    MachineTicks {
+        procs: f(0) + f(1) + f(2),
+        irq: f(5) + f(6),
+        steal: f(7),
+        total: (0..8).map(f).sum(),
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 struct CpuMark {
     server: u64,
     bench: u64,
-    busy: u64,
-    total: u64,
+    machine: MachineTicks,
 }
 
 impl CpuMark {
     fn now(server_pid: u32) -> Self {
-        let (busy, total) = machine_ticks();
         Self {
+            machine: machine_ticks(),
             server: cpu_ticks(&server_pid.to_string()),
             bench: cpu_ticks("self"),
-            busy,
-            total,
         }
     }
 }
@@ -338,21 +356,25 @@ impl CpuMark {
 struct CpuSplit {
     server: f64,
     client: f64,
-    other: f64,
+    /// Other processes on the machine (another build or test run, kernel threads).
+    others: f64,
+    irq: f64,
+    steal: f64,
     cores: f64,
 }
 
 fn cpu_split(a: CpuMark, b: CpuMark, wall: Duration) -> CpuSplit {
     let w = wall.as_secs_f64().max(1e-9) * TICKS_PER_SEC;
-    let server = b.server.saturating_sub(a.server) as f64 / w;
-    let client = b.bench.saturating_sub(a.bench) as f64 / w;
-    let busy = b.busy.saturating_sub(a.busy) as f64 / w;
-    let cores = b.total.saturating_sub(a.total) as f64 / w;
+    let d = |x: u64, y: u64| y.saturating_sub(x) as f64 / w;
+    let server = d(a.server, b.server);
+    let client = d(a.bench, b.bench);
     CpuSplit {
         server,
         client,
-        other: (busy - server - client).max(0.0),
-        cores,
+        others: (d(a.machine.procs, b.machine.procs) - server - client).max(0.0),
+        irq: d(a.machine.irq, b.machine.irq),
+        steal: d(a.machine.steal, b.machine.steal),
+        cores: d(a.machine.total, b.machine.total),
     }
 }
 
@@ -1026,13 +1048,13 @@ async fn run(s: Settings) -> Res<()> {
     let run_started = Instant::now();
     let load_start = loadavg();
     // How busy the machine is before we start (another build or test run skews everything).
-    let (b0, t0) = machine_ticks();
+    let m0 = machine_ticks();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (b1, t1) = machine_ticks();
+    let m1 = machine_ticks();
     let busy_before = format!(
         "{:.2} of {:.2} cores busy in the second before the start",
-        b1.saturating_sub(b0) as f64 / TICKS_PER_SEC,
-        t1.saturating_sub(t0) as f64 / TICKS_PER_SEC
+        m1.busy().saturating_sub(m0.busy()) as f64 / TICKS_PER_SEC,
+        m1.total.saturating_sub(m0.total) as f64 / TICKS_PER_SEC
     );
     let log_filter = std::env::var("ERPD_LOG").unwrap_or_else(|_| "unset (info)".into());
     let dir = tempfile::Builder::new()
@@ -1283,7 +1305,7 @@ async fn run(s: Settings) -> Res<()> {
     for r in [&zipf_run, &one_run] {
         let _ = writeln!(
             details,
-            "load {:>4}: {} ok, {} errors in {:.1} s = {:.0} req/s; p50 {:.3} ms, p99 {:.3} ms, max {:.2} ms; opens {}, hits {}, misses {}, evictions {}, pools open {}; CPU cores used: server {:.2} ({:.0} us/request), client {:.2}, other {:.2} of {:.2}; peak RSS {:.1} MiB, fds {}, threads {}",
+            "load {:>4}: {} ok, {} errors in {:.1} s = {:.0} req/s; p50 {:.3} ms, p99 {:.3} ms, max {:.2} ms; opens {}, hits {}, misses {}, evictions {}, pools open {}; CPU cores used: server {:.2} ({:.0} us/request), client {:.2}, irq/softirq {:.2}, steal {:.2}, other processes {:.2}, of {:.2}; peak RSS {:.1} MiB, fds {}, threads {}",
             r.label,
             r.ok,
             r.errors,
@@ -1300,7 +1322,9 @@ async fn run(s: Settings) -> Res<()> {
             r.cpu.server,
             1e6 * r.cpu.server / r.rps().max(1e-9),
             r.cpu.client,
-            r.cpu.other,
+            r.cpu.irq,
+            r.cpu.steal,
+            r.cpu.others,
             r.cpu.cores,
             mib(r.peaks.max.rss_kib),
             r.peaks.max.fds,

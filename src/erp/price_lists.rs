@@ -31,7 +31,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/t/{tenant}/price-lists", get(list).post(create))
         .route(
             "/v1/t/{tenant}/price-lists/{id}",
-            get(read).patch(update).delete(delete),
+            // A price list's delete is the generic soft delete; its items stay with it.
+            get(read)
+                .patch(update)
+                .delete(|s, c, p, h| crate::http::entities::delete(&PRICE_LISTS, s, c, p, h)),
         )
         .route("/v1/t/{tenant}/price-lists/{id}/restore", post(restore))
 }
@@ -339,34 +342,6 @@ async fn update(
         })
         .await?;
     Ok(respond(StatusCode::OK, item))
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    caller: TenantCaller,
-    Path(path): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<StatusCode> {
-    let (_, id) = path;
-    let expected = if_match(&headers)?;
-    let scope = Scope::new(&state, &caller);
-    caller
-        .tenant
-        .db
-        .write(move |tx| {
-            let s = settings::enabled(tx)?;
-            store::set_deleted(
-                tx,
-                &PRICE_LISTS,
-                &scope.viewer(&s),
-                &id,
-                expected,
-                true,
-                &scope.act(),
-            )
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn restore(

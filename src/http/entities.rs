@@ -194,7 +194,8 @@ async fn update(
     Ok(with_etag(StatusCode::OK, item))
 }
 
-async fn delete(
+/// Soft delete (shared with entities that add their own routes).
+pub async fn delete(
     e: &'static Entity,
     State(state): State<AppState>,
     caller: TenantCaller,

@@ -200,6 +200,10 @@ pub struct MigrateArgs {
     /// Migrate the first N tenants first and stop if one of them fails.
     #[arg(long, value_name = "N")]
     pub canary: Option<usize>,
+    /// Put back the snapshot taken before each selected tenant's last migration (server
+    /// stopped; the tenant then runs at its old schema, under a binary of that schema).
+    #[arg(long, conflicts_with_all = ["dry_run", "canary"])]
+    pub rollback: bool,
 }
 
 /// One tenant by id, or `--all`.

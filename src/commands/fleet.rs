@@ -18,6 +18,11 @@ use crate::tenancy::{Tenancy, TenantId};
 pub async fn migrate(cli: &Cli, args: &MigrateArgs) -> anyhow::Result<ExitCode> {
     let tenancy = super::tenancy(cli).await?;
     let mut ids = selected(&tenancy, &args.selection).await?;
+    if args.rollback {
+        super::require_offline(&tenancy.layout)?;
+        let results = for_each(&tenancy, ids, "rolling back", rollback_one).await;
+        return report(&results, "migrate --rollback");
+    }
     if args.dry_run {
         let results = for_each(&tenancy, ids, "planning", plan_one).await;
         return report(&results, "migrate --dry-run");
@@ -151,20 +156,95 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
         SchemaState::Current => format!("up to date (schema {})", schema::tenant_target_version()),
         SchemaState::Pending { found, target } => {
             // A consistent snapshot first, so a migration that goes wrong can be undone
-            // with `erpd restore ID <snapshot>` (under a binary of the old schema).
+            // with `erpd migrate --rollback ID` (under a binary of the old schema).
             let snapshot = tenancy.layout.backups_dir().join(format!(
                 "{id}-pre-v{target}-{}.db",
                 crate::clock::file_stamp()
             ));
-            crate::tenancy::backup::vacuum_into(&conn, &snapshot, true)?;
-            let to = schema::migrate_tenant(&mut conn)?;
-            format!("migrated {found} -> {to} (snapshot {})", snapshot.display())
+            let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
+            let snap = snapshot.display().to_string();
+            store::set_migration_status(&platform, id, found, target, "pending", None, None)?;
+            let migrated = crate::tenancy::backup::vacuum_into(&conn, &snapshot, true)
+                .map_err(crate::error::Error::from)
+                .and_then(|_| schema::migrate_tenant(&mut conn));
+            match migrated {
+                Ok(to) => {
+                    store::set_migration_status(
+                        &platform,
+                        id,
+                        found,
+                        to,
+                        "done",
+                        Some(&snap),
+                        None,
+                    )?;
+                    format!("migrated {found} -> {to} (snapshot {snap})")
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    store::set_migration_status(
+                        &platform,
+                        id,
+                        found,
+                        target,
+                        "failed",
+                        None,
+                        Some(&why),
+                    )?;
+                    return Err(e);
+                }
+            }
         }
     };
     let version = schema::file_version(&conn)?;
     let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
     store::set_schema_version(&platform, id, version)?;
     Ok(msg)
+}
+
+/// Put back the snapshot taken before the tenant's last completed migration. The current
+/// file (WAL folded in first) goes to the trash, so the rollback can itself be undone.
+fn rollback_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
+    use crate::tenancy::layout;
+    let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
+    let Some((from, to, status, Some(snapshot))) = store::migration_status(&platform, id)? else {
+        return Err(anyhow::anyhow!("no migration with a snapshot is recorded").into());
+    };
+    if status != "done" {
+        return Err(anyhow::anyhow!("the last migration is {status}, not done").into());
+    }
+    let snapshot = std::path::PathBuf::from(snapshot);
+    crate::tenancy::backup::check_header(&snapshot)
+        .map_err(|e| anyhow::anyhow!("snapshot: {e}"))?;
+    let snap_conn = rusqlite::Connection::open_with_flags(
+        &snapshot,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let owner: String = snap_conn.query_row("SELECT tenant_id FROM tenant", [], |r| r.get(0))?;
+    if !schema::is_tenant_file(&snap_conn)? || owner != id.as_str() {
+        return Err(anyhow::anyhow!("the snapshot is not this tenant's file").into());
+    }
+    drop(snap_conn);
+    let target = tenancy.layout.tenant_file(id);
+    // Fold any WAL into the current file so nothing is left behind under its name.
+    let current = db::open_connection(&target, &tenancy.opts)?;
+    current.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    drop(current);
+    let staged = tenancy.layout.tenant_partial(id);
+    std::fs::copy(&snapshot, &staged)?;
+    std::fs::File::open(&staged)?.sync_all()?;
+    let trash = tenancy.layout.trash_file(id, &crate::clock::file_stamp());
+    std::fs::rename(&target, &trash)?;
+    crate::tenancy::provision::remove_db_files(&target);
+    std::fs::rename(&staged, &target)?;
+    layout::sync_dir(&tenancy.layout.tenants_dir())?;
+    layout::sync_dir(&tenancy.layout.trash_dir())?;
+    store::set_schema_version(&platform, id, from)?;
+    store::set_migration_status(&platform, id, from, to, "rolled_back", None, None)?;
+    Ok(format!(
+        "rolled back {to} -> {from} (the migrated file is in {})",
+        trash.display()
+    ))
 }
 
 fn check_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {

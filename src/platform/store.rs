@@ -160,6 +160,42 @@ pub fn delete_tenant_row(conn: &Connection, id: &TenantId) -> Result<bool> {
     Ok(n == 1)
 }
 
+// ---- fleet migrations ----
+
+/// Record where a tenant's migration stands.
+pub fn set_migration_status(
+    conn: &Connection,
+    id: &TenantId,
+    from: i64,
+    to: i64,
+    status: &str,
+    snapshot: Option<&str>,
+    error: Option<&str>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO tenant_migrations (tenant, from_version, to_version, status, snapshot, error, updated_at) \
+         VALUES (:t, :f, :to, :s, :snap, :e, :now) ON CONFLICT (tenant) DO UPDATE SET \
+         from_version = excluded.from_version, to_version = excluded.to_version, status = excluded.status, \
+         snapshot = COALESCE(excluded.snapshot, snapshot), error = excluded.error, updated_at = excluded.updated_at",
+    )?
+    .execute(named_params! {
+        ":t": id.as_str(), ":f": from, ":to": to, ":s": status, ":snap": snapshot, ":e": error,
+        ":now": crate::clock::now_rfc3339(),
+    })?;
+    Ok(())
+}
+
+/// (from, to, status, snapshot) of a tenant's last fleet migration.
+pub fn migration_status(
+    conn: &Connection,
+    id: &TenantId,
+) -> Result<Option<(i64, i64, String, Option<String>)>> {
+    Ok(conn
+        .prepare_cached("SELECT from_version, to_version, status, snapshot FROM tenant_migrations WHERE tenant = :t")?
+        .query_row(named_params! { ":t": id.as_str() }, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?)
+}
+
 // ---- platform tokens ----
 
 pub fn insert_platform_token(conn: &Connection, name: &str, token_hash: &str) -> Result<String> {

@@ -823,3 +823,67 @@ async fn reports_on_a_restored_backup_give_the_backed_up_figures() {
         assert_eq!(&resp.json(), expected, "{r}");
     }
 }
+
+fn migration_row(app: &TestApp, id: &str) -> Option<(i64, i64, String)> {
+    let conn = open_ro(&app.data_dir.join("platform.db"));
+    conn.query_row(
+        "SELECT from_version, to_version, status FROM tenant_migrations WHERE tenant = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .ok()
+}
+
+#[tokio::test]
+async fn migrate_records_each_tenants_status_and_rollback_puts_the_snapshot_back() {
+    let mut app = spawn_app(&[]);
+    app.create_tenant_ok("fleet-a").await;
+    app.kill();
+    downgrade_one_migration(&app.tenant_file("fleet-a"));
+    let old = schema_version(&open_ro(&app.tenant_file("fleet-a")));
+    let new = tenant_schema_version();
+
+    let out = app.cli(&["migrate", "fleet-a"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        migration_row(&app, "fleet-a"),
+        Some((old, new, "done".into()))
+    );
+    assert_eq!(schema_version(&open_ro(&app.tenant_file("fleet-a"))), new);
+
+    let back = app.cli(&["migrate", "--rollback", "fleet-a"]);
+
+    assert!(back.status.success(), "{back:?}");
+    assert_eq!(
+        migration_row(&app, "fleet-a"),
+        Some((old, new, "rolled_back".into()))
+    );
+    let file = open_ro(&app.tenant_file("fleet-a"));
+    assert_eq!(
+        schema_version(&file),
+        old,
+        "the pre-migration snapshot is back"
+    );
+    assert_eq!(integrity(&file), "ok");
+    assert!(
+        file_names(&app.trash_dir())
+            .iter()
+            .any(|n| n.starts_with("fleet-a.")),
+        "the migrated file is kept in the trash"
+    );
+    let again = app.cli(&["migrate", "--rollback", "fleet-a"]);
+    assert!(
+        !again.status.success(),
+        "nothing left to roll back: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn rollback_refuses_while_the_server_runs() {
+    let app = spawn_app(&[]);
+    app.create_tenant_ok("live").await;
+
+    let out = app.cli(&["migrate", "--rollback", "live"]);
+
+    assert!(!out.status.success(), "{out:?}");
+}

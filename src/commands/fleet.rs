@@ -165,7 +165,6 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
             let snap = snapshot.display().to_string();
             store::set_migration_status(&platform, id, found, target, "pending", None, None)?;
             let migrated = crate::tenancy::backup::vacuum_into(&conn, &snapshot, true)
-                .map_err(crate::error::Error::from)
                 .and_then(|_| schema::migrate_tenant(&mut conn));
             match migrated {
                 Ok(to) => {

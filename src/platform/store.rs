@@ -186,10 +186,9 @@ pub fn set_migration_status(
 }
 
 /// (from, to, status, snapshot) of a tenant's last fleet migration.
-pub fn migration_status(
-    conn: &Connection,
-    id: &TenantId,
-) -> Result<Option<(i64, i64, String, Option<String>)>> {
+pub type MigrationStatus = (i64, i64, String, Option<String>);
+
+pub fn migration_status(conn: &Connection, id: &TenantId) -> Result<Option<MigrationStatus>> {
     Ok(conn
         .prepare_cached("SELECT from_version, to_version, status, snapshot FROM tenant_migrations WHERE tenant = :t")?
         .query_row(named_params! { ":t": id.as_str() }, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value as Json, json};
 
 use super::catalog::{PRICE_LISTS, QTY_SCALE};
-use crate::access::query::{self, ListSpec};
+use crate::access::query;
 use crate::access::store;
 use crate::access::values::{from_scaled, to_scaled};
 use crate::access::write::{self, Mode};
@@ -21,7 +21,7 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::extract::TenantCaller;
 use crate::erp::settings;
 use crate::error::{Error, FieldError, Result};
-use crate::http::json::{Json as JsonBody, Query, etag, if_match, page_limit};
+use crate::http::json::{Json as JsonBody, Query, etag, if_match};
 use crate::http::scope::Scope;
 use crate::idempotency::{self, Stored};
 use crate::reference::Reference;
@@ -193,21 +193,8 @@ async fn list(
     caller: TenantCaller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let mut spec = ListSpec::default();
-    let mut limit = None;
-    for (k, v) in q {
-        match k.as_str() {
-            "limit" => {
-                limit = Some(
-                    v.parse::<i64>()
-                        .map_err(|_| Error::bad_field("limit", "must be an integer"))?,
-                )
-            }
-            "cursor" => spec.cursor = Some(v),
-            _ => spec.filters.push((k, v)),
-        }
-    }
-    spec.limit = page_limit(limit)?;
+    // The same query grammar as every collection (limit, cursor, sort, include_deleted, filters).
+    let spec = crate::http::entities::list_spec(q)?;
     let scope = Scope::new(&state, &caller);
     let body = caller
         .tenant

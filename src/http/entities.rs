@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `?limit=&cursor=&sort=[-]field&include_deleted=true&<field>=<value>…`
-fn list_spec(pairs: Vec<(String, String)>) -> Result<ListSpec> {
+pub fn list_spec(pairs: Vec<(String, String)>) -> Result<ListSpec> {
     let mut spec = ListSpec::default();
     let mut limit = None;
     for (k, v) in pairs {

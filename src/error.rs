@@ -42,6 +42,10 @@ pub enum Error {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A business rule refused the action (409) with its own problem type, e.g.
+    /// `credit-limit-exceeded`, `insufficient-stock`.
+    #[error("{kind}: {detail}")]
+    Rule { kind: &'static str, detail: String },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type: {0}")]
@@ -91,6 +95,13 @@ impl Error {
         }
     }
 
+    pub fn rule(kind: &'static str, detail: impl Into<String>) -> Self {
+        Error::Rule {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Error::Invalid(vec![FieldError::new(field, message)])
     }
@@ -101,7 +112,7 @@ impl Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::Rule { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -126,6 +137,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound => "not-found",
             Error::Conflict(_) => "conflict",
+            Error::Rule { kind, .. } => kind,
             Error::PayloadTooLarge => "payload-too-large",
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::Invalid(_) => "validation-failed",
@@ -150,6 +162,7 @@ impl Error {
             Error::Sqlite(e) if is_interrupt(e) => Error::StatementTimeout.to_string(),
             Error::Unauthorized(why) => why.to_string(),
             Error::Forbidden(why) | Error::Conflict(why) => why.clone(),
+            Error::Rule { detail, .. } => detail.clone(),
             Error::Unavailable { detail, .. } => detail.clone(),
             e if e.is_storage_full() => "the tenant's storage is full (its size quota is \
                 reached, or the disk is full): writes are refused, reads keep working; \

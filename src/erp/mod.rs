@@ -3,6 +3,9 @@
 
 pub mod accounting;
 pub mod catalog;
+pub mod inventory;
+pub mod invoices;
+pub mod orders;
 pub mod parties;
 pub mod price_lists;
 pub mod reference;

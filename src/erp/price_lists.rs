@@ -86,7 +86,8 @@ fn parse_items(raw: &Json, currency: &str, reference: &Reference) -> Result<Vec<
     }
 }
 
-fn decimal(v: &Json, scale: u32) -> std::result::Result<i64, String> {
+/// A non-negative decimal string at `scale` (shared by the document line parsers).
+pub fn decimal(v: &Json, scale: u32) -> std::result::Result<i64, String> {
     let s = match v {
         Json::String(s) => s,
         Json::Number(_) => return Err("must be a decimal string, not a JSON number".into()),

@@ -9,10 +9,24 @@ use rusqlite::{Connection, named_params};
 use crate::error::{Error, Result};
 
 /// Every setting a tenant can change, with what it does.
-pub const KNOWN: &[(&str, &str)] = &[(
-    crate::erp::parties::SALES_OWN_CUSTOMERS,
-    "sales users see and change only the customers they created",
-)];
+pub const KNOWN: &[(&str, &str)] = &[
+    (
+        crate::erp::parties::SALES_OWN_CUSTOMERS,
+        "sales users see and change only the customers they created",
+    ),
+    (
+        crate::erp::orders::SALES_OWN_ORDERS,
+        "sales users see and act only on the sales orders they created",
+    ),
+    (
+        crate::erp::orders::INVOICE_BEFORE_DELIVERY,
+        "goods on sales orders may be invoiced before they are delivered",
+    ),
+    (
+        crate::erp::inventory::ALLOW_NEGATIVE_STOCK,
+        "deliveries and adjustments may take stock on hand below zero",
+    ),
+];
 
 /// The keys whose value is `true`.
 pub fn enabled(conn: &Connection) -> Result<BTreeSet<String>> {

@@ -79,12 +79,29 @@ fn include_deleted(pairs: &[(String, String)]) -> bool {
         .any(|(k, v)| k == "include_deleted" && v == "true")
 }
 
-async fn list(
+pub async fn list(
+    e: &'static Entity,
+    state: State<AppState>,
+    caller: TenantCaller,
+    pairs: Query<Vec<(String, String)>>,
+) -> Result<Response> {
+    list_with(e, state, caller, pairs, |_, item, _| Ok(item)).await
+}
+
+/// The generic list, with each item completed by `decorate` (e.g. a document's lines)
+/// in the same read transaction.
+pub async fn list_with<F>(
     e: &'static Entity,
     State(state): State<AppState>,
     caller: TenantCaller,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Response> {
+    decorate: F,
+) -> Result<Response>
+where
+    F: Fn(&rusqlite::Connection, Map<String, Json>, &Scope) -> Result<Map<String, Json>>
+        + Send
+        + 'static,
+{
     let spec = list_spec(pairs)?;
     let scope = Scope::new(&state, &caller);
     let (items, next) = caller
@@ -94,13 +111,18 @@ async fn list(
             let settings = settings::enabled(c)?;
             let (viewer, ctx) = (scope.viewer(&settings), scope.ctx());
             let compiled = query::list(e, &viewer, &spec, &ctx)?;
-            query::fetch_page(c, &compiled, spec.limit, &ctx)
+            let (items, next) = query::fetch_page(c, &compiled, spec.limit, &ctx)?;
+            let items = items
+                .into_iter()
+                .map(|item| decorate(c, item, &scope))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((items, next))
         })
         .await?;
     Ok(axum::Json(json!({ "items": items, "next_cursor": next })).into_response())
 }
 
-async fn read(
+pub async fn read(
     e: &'static Entity,
     State(state): State<AppState>,
     caller: TenantCaller,

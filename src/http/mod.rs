@@ -112,7 +112,10 @@ pub fn router(state: AppState) -> axum::Router {
     let router = router
         .merge(entities::router())
         .merge(crate::erp::price_lists::router())
-        .merge(crate::erp::accounting::routes::router());
+        .merge(crate::erp::accounting::routes::router())
+        .merge(crate::erp::inventory::routes::router())
+        .merge(crate::erp::orders::routes::router())
+        .merge(crate::erp::invoices::routes::router());
     let x_request_id = HeaderName::from_static("x-request-id");
     let timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit;

@@ -48,6 +48,43 @@ impl Scope {
         }
     }
 
+    pub fn reference(&self) -> &crate::reference::Reference {
+        &self.tenancy.reference
+    }
+
+    /// The accounting posting context of this caller.
+    pub fn posting(&self) -> crate::erp::accounting::posting::Ctx<'_> {
+        crate::erp::accounting::posting::Ctx {
+            base_currency: &self.base_currency,
+            reference: &self.tenancy.reference,
+            actor: &self.actor,
+            user_id: &self.principal.user_id,
+            request_id: self.request_id.as_deref(),
+        }
+    }
+
+    /// An audit entry of this caller's request.
+    pub fn audit(
+        &self,
+        tx: &rusqlite::Connection,
+        entity: &str,
+        action: &str,
+        id: &str,
+        changes: serde_json::Value,
+    ) -> crate::error::Result<()> {
+        crate::audit::record(
+            tx,
+            &crate::audit::AuditEvent {
+                actor: &self.actor,
+                action,
+                entity,
+                entity_id: Some(id),
+                changes,
+                request_id: self.request_id.as_deref(),
+            },
+        )
+    }
+
     pub fn act(&self) -> Act<'_> {
         Act {
             actor: &self.actor,

@@ -14,5 +14,6 @@ mod master_data;
 mod operations;
 mod platform;
 mod process;
+mod sales;
 mod storage;
 mod tenant_api;

@@ -163,6 +163,11 @@ pub struct Converted {
     pub rounding: i64,
 }
 
+/// Money rounding everywhere in erpd: half to even at the currency's minor units.
+pub fn round_money(d: Decimal, minor: u32) -> Decimal {
+    d.round_dp_with_strategy(minor, RoundingStrategy::MidpointNearestEven)
+}
+
 /// Convert lines to base minor units and check the balance.
 ///
 /// Base-currency lines are exact, so an entry of only base lines must balance exactly.
@@ -209,7 +214,7 @@ pub fn convert(
             ));
             continue;
         };
-        let base = exact.round_dp_with_strategy(base_minor, RoundingStrategy::MidpointNearestEven);
+        let base = round_money(exact, base_minor);
         rounding_room += (base - exact).abs();
         let (Some(amount), Some(base_minor_units), Some(rate_scaled)) = (
             to_scaled(original, minor),

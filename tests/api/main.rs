@@ -10,6 +10,7 @@ mod backup;
 mod fixtures;
 mod helpers;
 mod identity;
+mod invariants;
 mod master_data;
 mod operations;
 mod platform;

@@ -8,6 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
 use crate::config::Config;
+use crate::erp::demo;
+use crate::http::scope::Scope;
 use crate::platform::model::NewTenant;
 use crate::tenancy::lifecycle::Actor;
 use crate::tenancy::{TenantId, provision};
@@ -39,11 +41,32 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "erpd listening on http://{addr}")?;
     if demo {
-        let token = demo_token(&state).await?;
-        writeln!(out, "\nThe demo tenant is ready. Try:\n")?;
+        let (token, draft) = demo_token(&state).await?;
+        let base = format!("http://{addr}/v1/t/demo");
+        let auth = "-H \"Authorization: Bearer $TOKEN\"";
         writeln!(
             out,
-            "  curl -s -H 'Authorization: Bearer {token}' http://{addr}/v1/t/demo/me\n"
+            "\nThe demo tenant is ready: warehouses, products, customers, suppliers, stock, \
+             and orders and invoices in every state.\nPut the owner token (the last line below) \
+             in TOKEN, then try:\n"
+        )?;
+        writeln!(out, "  curl -s {auth} {base}/sales-orders")?;
+        if let Some(id) = draft {
+            writeln!(
+                out,
+                "  curl -s -X POST {auth} {base}/sales-orders/{id}/confirm"
+            )?;
+        }
+        let today = crate::erp::orders::flow::today();
+        writeln!(
+            out,
+            "  curl -s {auth} '{base}/reports/trial-balance?as_of={today}'"
+        )?;
+        writeln!(out, "  curl -s {auth} {base}/reports/ar-aging")?;
+        writeln!(out, "  curl -s {auth} {base}/stock")?;
+        writeln!(
+            out,
+            "\nOwner token of the demo tenant (shown once):\n{token}"
         )?;
     }
     out.flush()?;
@@ -53,9 +76,10 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Create the `demo` tenant on first start; on later starts issue a fresh owner token
-/// (tokens are shown once, so the old one cannot be printed again).
-async fn demo_token(state: &AppState) -> anyhow::Result<String> {
+/// Create and fill the `demo` tenant on first start; on later starts issue a fresh owner
+/// token (tokens are shown once, so the old one cannot be printed again). Also returns a
+/// draft sales order to confirm, if one is left.
+async fn demo_token(state: &AppState) -> anyhow::Result<(String, Option<String>)> {
     let id = TenantId::parse("demo")?;
     let actor = Actor {
         name: "erpd:demo".into(),
@@ -69,14 +93,38 @@ async fn demo_token(state: &AppState) -> anyhow::Result<String> {
             None,
             Some("owner@demo.example".into()),
         )?;
-        let (_, token) = state.tenancy.create_tenant(new, &actor).await?;
-        return Ok(token);
+        let (record, token) = state.tenancy.create_tenant(new, &actor).await?;
+        let handle = state.tenancy.tenant_db(&id).await?;
+        let tenancy = state.tenancy.clone();
+        let owner_token = token.clone();
+        let draft = handle
+            .db
+            .write(move |tx| {
+                let principal = crate::auth::store::find_principal_by_token(
+                    tx,
+                    &crate::auth::token::hash(&owner_token),
+                )?
+                .ok_or(crate::error::Error::NotFound)?;
+                let scope = Scope::for_principal(
+                    tenancy,
+                    std::sync::Arc::new(principal),
+                    &record.base_currency,
+                );
+                demo::seed(tx, &scope)?;
+                demo::draft_order(tx)
+            })
+            .await
+            .context("seeding the demo tenant")?;
+        return Ok((token, draft));
     }
     state.tenancy.resolve(&id)?;
     let handle = state.tenancy.tenant_db(&id).await?;
     let tid = id.clone();
     Ok(handle
         .db
-        .write(move |tx| provision::issue_owner_token(tx, &tid, "demo"))
+        .write(move |tx| {
+            let token = provision::issue_owner_token(tx, &tid, "demo")?;
+            Ok((token, demo::draft_order(tx)?))
+        })
         .await?)
 }

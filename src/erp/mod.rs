@@ -3,6 +3,7 @@
 
 pub mod accounting;
 pub mod catalog;
+pub mod demo;
 pub mod inventory;
 pub mod invoices;
 pub mod orders;

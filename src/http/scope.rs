@@ -32,6 +32,21 @@ impl Scope {
         }
     }
 
+    /// A scope outside any HTTP request (the demo seeder acts as the tenant's owner).
+    pub fn for_principal(
+        tenancy: Arc<Tenancy>,
+        principal: Arc<Principal>,
+        base_currency: &str,
+    ) -> Self {
+        Self {
+            actor: principal.actor(),
+            principal,
+            base_currency: base_currency.to_owned(),
+            request_id: None,
+            tenancy,
+        }
+    }
+
     pub fn viewer<'a>(&'a self, settings: &'a BTreeSet<String>) -> Viewer<'a> {
         Viewer {
             perms: &self.principal.perms,

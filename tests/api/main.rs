@@ -7,6 +7,7 @@ mod access_matrix;
 mod accounting;
 mod audit;
 mod backup;
+mod demo;
 mod fixtures;
 mod helpers;
 mod identity;

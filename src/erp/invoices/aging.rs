@@ -26,27 +26,30 @@ pub fn bucket(days: i64) -> usize {
 
 pub fn report(c: &Connection, scope: &Scope, kind: &str, as_of: &str) -> Result<Json> {
     let mut stmt = c.prepare_cached(
-        "SELECT i.party_id, CAST(julianday(:d) - julianday(i.due_date) AS INTEGER), \
+        "SELECT i.party_id, COALESCE(c.name, s.name, ''), CAST(julianday(:d) - julianday(i.due_date) AS INTEGER), \
          (CASE WHEN i.credit_of IS NULL THEN 1 ELSE -1 END) * (i.total_base - COALESCE(( \
              SELECT SUM(p.cleared_base) FROM payments p WHERE p.invoice_id = i.id AND p.date <= :d), 0)) \
-         FROM invoices i WHERE i.kind = :k AND i.date <= :d AND i.deleted_at IS NULL",
+         FROM invoices i LEFT JOIN customers c ON i.kind = 'customer' AND c.id = i.party_id \
+         LEFT JOIN suppliers s ON i.kind = 'supplier' AND s.id = i.party_id \
+         WHERE i.kind = :k AND i.date <= :d AND i.deleted_at IS NULL",
     )?;
     let rows = stmt.query_map(named_params! { ":d": as_of, ":k": kind }, |r| {
         Ok((
             r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
+            r.get::<_, String>(1)?,
             r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
         ))
     })?;
-    let mut by_party: BTreeMap<String, [i64; 5]> = BTreeMap::new();
+    let mut by_party: BTreeMap<(String, String), [i64; 5]> = BTreeMap::new();
     let mut totals = [0i64; 5];
     for row in rows {
-        let (party, days, open) = row?;
+        let (party, name, days, open) = row?;
         if open == 0 {
             continue;
         }
         let b = bucket(days);
-        by_party.entry(party).or_default()[b] += open;
+        by_party.entry((name, party)).or_default()[b] += open;
         totals[b] += open;
     }
     let minor = scope
@@ -64,9 +67,10 @@ pub fn report(c: &Connection, scope: &Scope, kind: &str, as_of: &str) -> Result<
     };
     let lines: Vec<Json> = by_party
         .iter()
-        .map(|(party, amounts)| {
+        .map(|((name, party), amounts)| {
             let mut o = shape(amounts);
             o.insert("party_id".into(), json!(party));
+            o.insert("party_name".into(), json!(name));
             Json::Object(o)
         })
         .collect();

@@ -23,7 +23,7 @@ impl Drop for Server {
 
 /// Start `serve --demo`, collect stdout up to the token (its last line).
 fn start_demo(data_dir: &std::path::Path) -> (Server, Vec<String>) {
-    let mut child = Command::new(erpd_bin())
+    let child = Command::new(erpd_bin())
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
@@ -32,7 +32,8 @@ fn start_demo(data_dir: &std::path::Path) -> (Server, Vec<String>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawning erpd serve --demo");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut server = Server(child);
+    let stdout = server.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -46,10 +47,10 @@ fn start_demo(data_dir: &std::path::Path) -> (Server, Vec<String>) {
         let done = line.starts_with("erpdt_demo_");
         lines.push(line);
         if done {
-            return (Server(child), lines);
+            return (server, lines);
         }
     }
-    let _ = child.kill();
+    drop(server);
     panic!("no demo token printed: {lines:?}");
 }
 

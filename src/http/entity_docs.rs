@@ -81,8 +81,65 @@ fn problem(desc: &str) -> Json {
     json!({ "description": desc, "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } })
 }
 
+/// Which of the generic endpoints an entity serves.
+pub struct Served {
+    pub write: bool,
+    pub restore: bool,
+}
+
+/// Every generic endpoint (the master data).
+pub const ALL: Served = Served {
+    write: true,
+    restore: true,
+};
+/// List and get only (ledgers, invoices, payments).
+pub const READ_ONLY: Served = Served {
+    write: false,
+    restore: false,
+};
+
 /// Add the paths and schemas of `e` to an OpenAPI document.
 pub fn add(doc: &mut Json, e: &Entity, extra: &[(&str, Json)]) {
+    add_served(doc, e, extra, &ALL);
+}
+
+/// A document action `POST /v1/t/{tenant}/<entity>/{id}/<action>`.
+pub fn add_action(doc: &mut Json, e: &Entity, action: &str, summary: &str, created: Option<&str>) {
+    let tenant =
+        json!({ "name": "tenant", "in": "path", "required": true, "schema": { "type": "string" } });
+    let id =
+        json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let (status, schema) = match created {
+        Some(s) => ("201", s.to_owned()),
+        None => ("200", schema_name(e)),
+    };
+    doc["paths"][format!("/v1/t/{{tenant}}/{}/{{id}}/{action}", e.name)] = json!({
+        "post": { "tags": ["documents"], "summary": summary, "security": [{ "bearer": [] }], "parameters": [tenant, id],
+                  "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object" } } } },
+                  "responses": { status: { "description": "done", "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } },
+                                 "403": problem("no permission"), "404": problem("not found (or not yours)"),
+                                 "409": problem("not allowed in the document's state, insufficient stock, credit limit"),
+                                 "422": problem("invalid lines or quantities") } },
+    });
+}
+
+/// A read-only tenant endpoint with query parameters (reports, stock).
+pub fn add_get(doc: &mut Json, path: &str, summary: &str, params: &[&str]) {
+    let mut parameters = vec![
+        json!({ "name": "tenant", "in": "path", "required": true, "schema": { "type": "string" } }),
+    ];
+    for p in params {
+        parameters.push(json!({ "name": p, "in": "query", "schema": { "type": "string" } }));
+    }
+    doc["paths"][format!("/v1/t/{{tenant}}/{path}")] = json!({
+        "get": { "tags": ["reports"], "summary": summary, "security": [{ "bearer": [] }], "parameters": parameters,
+                 "responses": { "200": { "description": "the report", "content": { "application/json": { "schema": { "type": "object" } } } },
+                                "400": problem("bad query"), "403": problem("no permission") } },
+    });
+}
+
+/// Add the endpoints of `e` that `served` names.
+pub fn add_served(doc: &mut Json, e: &Entity, extra: &[(&str, Json)], served: &Served) {
     let name = schema_name(e);
     let (resource, input) = schemas(e, extra);
     doc["components"]["schemas"][&name] = resource;
@@ -117,7 +174,18 @@ pub fn add(doc: &mut Json, e: &Entity, extra: &[(&str, Json)]) {
                    "responses": { "200": ok("updated"), "403": problem("forbidden field"), "404": problem("not found"), "409": problem("If-Match mismatch or duplicate key"), "422": problem("invalid fields") } },
         "delete": { "tags": tag, "security": sec, "parameters": [tenant, id], "responses": { "204": { "description": "soft deleted" }, "404": problem("not found"), "409": problem("If-Match mismatch") } },
     });
-    doc["paths"][format!("{base}/{{id}}/restore")] = json!({
-        "post": { "tags": tag, "security": sec, "parameters": [tenant, id], "responses": { "200": ok("restored"), "404": problem("no deleted record with this id"), "409": problem("its unique key is taken") } },
-    });
+    if served.restore {
+        doc["paths"][format!("{base}/{{id}}/restore")] = json!({
+            "post": { "tags": tag, "security": sec, "parameters": [tenant, id], "responses": { "200": ok("restored"), "404": problem("no deleted record with this id"), "409": problem("its unique key is taken") } },
+        });
+    }
+    if !served.write {
+        for path in [base.clone(), format!("{base}/{{id}}")] {
+            if let Some(item) = doc["paths"][&path].as_object_mut() {
+                for m in ["post", "patch", "delete"] {
+                    item.remove(m);
+                }
+            }
+        }
+    }
 }

@@ -103,7 +103,102 @@ pub fn openapi_json() -> String {
         &crate::erp::catalog::PRICE_LISTS,
         &[("items", items)],
     );
+    domain_docs(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
+}
+
+/// Sales, purchasing, inventory and invoicing: documents with lines, their actions, and
+/// the reports, from the same entity descriptions that serve them.
+fn domain_docs(doc: &mut serde_json::Value) {
+    use crate::erp::{inventory, invoices, orders};
+    use entity_docs::{READ_ONLY, Served, add_action, add_get, add_served};
+    let lines = serde_json::json!({ "type": "array", "items": { "type": "object", "properties": {
+        "product_id": { "type": "string" }, "quantity": { "type": "string", "format": "decimal" },
+        "unit_price": { "type": "string", "format": "decimal" },
+        "discount_percent": { "type": "string", "format": "decimal" } } } });
+    let orders_served = Served {
+        write: true,
+        restore: false,
+    };
+    for side in [&orders::SALES, &orders::PURCHASES] {
+        add_served(
+            doc,
+            side.entity,
+            &[("lines", lines.clone())],
+            &orders_served,
+        );
+        add_action(
+            doc,
+            side.entity,
+            "confirm",
+            "confirm a draft (sales: reserve stock, check the credit limit)",
+            None,
+        );
+        add_action(
+            doc,
+            side.entity,
+            "cancel",
+            "cancel a draft or confirmed order; releases reservations",
+            None,
+        );
+        add_action(
+            doc,
+            side.entity,
+            side.move_action,
+            "move goods (all open, or {\"lines\":[{\"line_no\",\"quantity\"}]})",
+            None,
+        );
+        add_action(
+            doc,
+            side.entity,
+            side.invoice_action,
+            "create and post the invoice for what is open",
+            Some("Invoices"),
+        );
+    }
+    add_served(doc, &invoices::INVOICES, &[("lines", lines)], &READ_ONLY);
+    add_action(
+        doc,
+        &invoices::INVOICES,
+        "credit",
+        "credit the invoice in full (a credit note)",
+        Some("Invoices"),
+    );
+    add_served(doc, &invoices::PAYMENTS, &[], &READ_ONLY);
+    if let Some(item) = doc["paths"]["/v1/t/{tenant}/payments"].as_object_mut() {
+        item.insert("post".into(), serde_json::json!({ "tags": ["documents"], "summary": "pay an invoice: {\"invoice_id\",\"amount\",\"date\"}; more than amount_due → 422",
+            "security": [{ "bearer": [] }], "responses": { "201": { "description": "the payment" } } }));
+    }
+    add_served(doc, &inventory::STOCK_MOVES, &[], &READ_ONLY);
+    add_served(doc, &inventory::routes::STOCK_ADJUSTMENTS, &[], &READ_ONLY);
+    if let Some(item) = doc["paths"]["/v1/t/{tenant}/stock-adjustments"].as_object_mut() {
+        item.insert("post".into(), serde_json::json!({ "tags": ["documents"], "summary": "count stock in or out: {\"warehouse_id\",\"reason\",\"lines\":[{\"product_id\",\"quantity\",\"unit_cost\"}]}",
+            "security": [{ "bearer": [] }], "responses": { "201": { "description": "the adjustment" } } }));
+    }
+    add_get(
+        doc,
+        "stock",
+        "on hand, reserved and available per product and warehouse",
+        &["product_id", "warehouse_id", "limit", "cursor"],
+    );
+    add_get(
+        doc,
+        "reports/ar-aging",
+        "receivables by days past due (base currency)",
+        &["as_of"],
+    );
+    add_get(
+        doc,
+        "reports/ap-aging",
+        "payables by days past due (base currency)",
+        &["as_of"],
+    );
+    add_get(
+        doc,
+        "reports/stock-valuation",
+        "quantity and value per product and warehouse",
+        &["as_of"],
+    );
 }
 
 /// The full router with its middleware stack.

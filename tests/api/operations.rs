@@ -77,8 +77,37 @@ async fn the_openapi_document_lists_every_served_path_and_method() {
         ("/v1/tenants/{id}/health", &["get"]),
         ("/v1/audit-log", &["get"]),
         ("/v1/t/{tenant}/me", &["get"]),
+        ("/v1/t/{tenant}/sales-orders", &["get", "post"]),
+        (
+            "/v1/t/{tenant}/sales-orders/{id}",
+            &["get", "patch", "delete"],
+        ),
+        ("/v1/t/{tenant}/sales-orders/{id}/confirm", &["post"]),
+        ("/v1/t/{tenant}/sales-orders/{id}/deliver", &["post"]),
+        ("/v1/t/{tenant}/sales-orders/{id}/invoice", &["post"]),
+        ("/v1/t/{tenant}/purchase-orders/{id}/receive", &["post"]),
+        ("/v1/t/{tenant}/purchase-orders/{id}/bill", &["post"]),
+        ("/v1/t/{tenant}/invoices", &["get"]),
+        ("/v1/t/{tenant}/invoices/{id}/credit", &["post"]),
+        ("/v1/t/{tenant}/payments", &["get", "post"]),
+        ("/v1/t/{tenant}/stock", &["get"]),
+        ("/v1/t/{tenant}/stock-moves", &["get"]),
+        ("/v1/t/{tenant}/stock-adjustments", &["get", "post"]),
+        ("/v1/t/{tenant}/reports/ar-aging", &["get"]),
+        ("/v1/t/{tenant}/reports/stock-valuation", &["get"]),
     ];
     let paths = doc["paths"].as_object().expect("paths");
+    // Read-only documents do not advertise writes they do not serve.
+    assert!(
+        paths["/v1/t/{tenant}/invoices/{id}"]
+            .get("delete")
+            .is_none()
+    );
+    assert!(
+        paths
+            .get("/v1/t/{tenant}/sales-orders/{id}/restore")
+            .is_none()
+    );
     for (path, methods) in expected {
         let item = paths
             .get(*path)

@@ -1047,3 +1047,104 @@ async fn sales_users_see_only_their_own_orders_when_the_tenant_says_so() {
         .await
         .assert_problem(403);
 }
+
+#[tokio::test]
+async fn drafts_change_and_delete_confirmed_orders_do_not() {
+    let s = Shop::new("drafts").await;
+    let o = s.t.owner.clone();
+    let so = s
+        .order(
+            "sales-orders",
+            &s.customer,
+            json!([{"product_id": s.service, "quantity": "1"}]),
+        )
+        .await;
+    let so_id = id(&so);
+    let path = s.t.path(&format!("sales-orders/{so_id}"));
+    let r = s
+        .t
+        .app
+        .patch_json(&path, &o, &json!({"lines": [{"product_id": s.service, "quantity": "2", "unit_price": "40.00"}], "memo": "two"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let changed = r.json();
+    assert_eq!(
+        (&changed["total"], &changed["memo"], &changed["version"]),
+        (&json!("96.00"), &json!("two"), &json!(2))
+    );
+    let r =
+        s.t.app
+            .patch_json(&path, &o, &json!({"customer_id": s.customer}))
+            .await;
+    assert_eq!(r.assert_problem(422)["errors"][0]["field"], "customer_id");
+    s.post_ok(&format!("sales-orders/{so_id}/confirm"), &json!({}), 200)
+        .await;
+    let r =
+        s.t.app
+            .patch_json(&path, &o, &json!({"memo": "late"}))
+            .await;
+    r.assert_problem(409);
+    let draft = s
+        .order(
+            "sales-orders",
+            &s.customer,
+            json!([{"product_id": s.service, "quantity": "1"}]),
+        )
+        .await;
+    let r =
+        s.t.app
+            .delete(&s.t.path(&format!("sales-orders/{}", id(&draft))), &o)
+            .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        s.t.get_one(&o, "sales-orders", &id(&draft)).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn negative_stock_only_when_the_tenant_allows_it_and_the_books_still_agree() {
+    let s = Shop::new("negative").await;
+    let o = s.t.owner.clone();
+    s.post_ok(
+        "stock-adjustments",
+        &json!({"warehouse_id": s.wh,
+        "lines": [{"product_id": s.widget, "quantity": "2", "unit_cost": "3.00"}]}),
+        201,
+    )
+    .await;
+    let so = s
+        .order(
+            "sales-orders",
+            &s.customer,
+            json!([{"product_id": s.widget, "quantity": "5"}]),
+        )
+        .await;
+    let confirm = format!("sales-orders/{}/confirm", id(&so));
+    let p = s.post(&o, &confirm, &json!({})).await.assert_problem(409);
+    assert!(
+        p["type"].as_str().unwrap().ends_with("/insufficient-stock"),
+        "{p}"
+    );
+    let on =
+        s.t.put_json(
+            &s.t.path("settings/inventory.allow_negative_stock"),
+            &o,
+            &json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{}", on.text);
+    s.post_ok(&confirm, &json!({}), 200).await;
+    s.post_ok(
+        &format!("sales-orders/{}/deliver", id(&so)),
+        &json!({"date": "2026-03-02"}),
+        200,
+    )
+    .await;
+    // 2 units at 3.00, then 3 more at the last cost 3.00: COGS 15.00, stock −3 worth −9.00.
+    assert_eq!(s.stock(&s.widget).await["on_hand"], "-3");
+    let valuation = s.get_ok("reports/stock-valuation?as_of=2026-12-31").await;
+    assert_eq!(valuation["total"], "-9.00");
+    let b = s.balances("2026-12-31").await;
+    assert_eq!((b["1300"].as_str(), b["5000"].as_str()), ("-9.00", "15.00"));
+}

@@ -21,9 +21,9 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::extract::TenantCaller;
 use crate::erp::settings;
 use crate::error::{Error, FieldError, Result};
-use crate::http::json::{Json as JsonBody, Query, etag, if_match};
+use crate::http::created::create_once;
+use crate::http::json::{Json as JsonBody, Query, id_and_currency, if_match, with_etag};
 use crate::http::scope::Scope;
-use crate::idempotency::{self, Stored};
 use crate::reference::Reference;
 
 pub fn router() -> Router<AppState> {
@@ -161,16 +161,7 @@ fn with_items(
     mut header: Map<String, Json>,
     reference: &Reference,
 ) -> Result<Map<String, Json>> {
-    let id = header
-        .get("id")
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let currency = header
-        .get("currency")
-        .and_then(Json::as_str)
-        .unwrap_or("EUR")
-        .to_owned();
+    let (id, currency) = id_and_currency(&header, "EUR");
     header.insert("items".into(), load_items(c, &id, &currency, reference)?);
     Ok(header)
 }
@@ -215,11 +206,6 @@ async fn list(
     Ok(axum::Json(body).into_response())
 }
 
-fn respond(status: StatusCode, item: Map<String, Json>) -> Response {
-    let v = item.get("version").and_then(Json::as_i64).unwrap_or(0);
-    (status, etag(v), axum::Json(item)).into_response()
-}
-
 async fn read(
     State(state): State<AppState>,
     caller: TenantCaller,
@@ -239,7 +225,7 @@ async fn read(
             with_items(c, header, ctx.reference)
         })
         .await?;
-    Ok(respond(StatusCode::OK, item))
+    Ok(with_etag(StatusCode::OK, item))
 }
 
 async fn create(
@@ -249,43 +235,34 @@ async fn create(
     headers: HeaderMap,
     JsonBody(mut body): JsonBody<Map<String, Json>>,
 ) -> Result<Response> {
-    let key = idempotency::key(&headers)?;
     let path = uri.path().to_owned();
-    let fingerprint = idempotency::fingerprint("POST", &path, &Json::Object(body.clone()));
+    let request = Json::Object(body.clone());
     let items = body.remove("items");
     let scope = Scope::new(&state, &caller);
-    let stored = caller
-        .tenant
-        .db
-        .write(move |tx| {
+    create_once(
+        &caller,
+        scope,
+        &headers,
+        &path.clone(),
+        &request,
+        move |tx, scope, settings| {
+            let (viewer, ctx) = (scope.viewer(settings), scope.ctx());
+            let values = write::values(&PRICE_LISTS, &viewer, &body, Mode::Create, None, &ctx)?;
+            let (_, currency) = id_and_currency(&body, ctx.base_currency);
+            let parsed = items
+                .map(|i| parse_items(&i, &currency, ctx.reference))
+                .transpose()?
+                .unwrap_or_default();
             let user = &scope.principal.user_id;
-            idempotency::once(tx, user, key.as_deref(), &fingerprint, || {
-                let s = settings::enabled(tx)?;
-                let (viewer, ctx) = (scope.viewer(&s), scope.ctx());
-                let values = write::values(&PRICE_LISTS, &viewer, &body, Mode::Create, None, &ctx)?;
-                let currency = body
-                    .get("currency")
-                    .and_then(Json::as_str)
-                    .unwrap_or(ctx.base_currency)
-                    .to_owned();
-                let parsed = items
-                    .map(|i| parse_items(&i, &currency, ctx.reference))
-                    .transpose()?
-                    .unwrap_or_default();
-                let id = store::insert(tx, &PRICE_LISTS, &values, user, &scope.act(), &ctx)?;
-                save_items(tx, &id, &parsed)?;
-                audit_items(tx, &scope, &id, &parsed)?;
-                let header = store::read_back(tx, &PRICE_LISTS, &viewer, &id, &ctx)?;
-                let body = Json::Object(with_items(tx, header, ctx.reference)?);
-                Ok(Stored {
-                    status: 201,
-                    body,
-                    location: Some(format!("{path}/{id}")),
-                })
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+            let id = store::insert(tx, &PRICE_LISTS, &values, user, &scope.act(), &ctx)?;
+            save_items(tx, &id, &parsed)?;
+            audit_items(tx, scope, &id, &parsed)?;
+            let header = store::read_back(tx, &PRICE_LISTS, &viewer, &id, &ctx)?;
+            let body = Json::Object(with_items(tx, header, ctx.reference)?);
+            Ok((body, format!("{path}/{id}")))
+        },
+    )
+    .await
 }
 
 async fn update(
@@ -329,7 +306,7 @@ async fn update(
             with_items(tx, header, ctx.reference)
         })
         .await?;
-    Ok(respond(StatusCode::OK, item))
+    Ok(with_etag(StatusCode::OK, item))
 }
 
 async fn restore(
@@ -350,5 +327,5 @@ async fn restore(
             with_items(tx, header, ctx.reference)
         })
         .await?;
-    Ok(respond(StatusCode::OK, item))
+    Ok(with_etag(StatusCode::OK, item))
 }

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value as Json, json};
 
-use super::json::{Json as JsonBody, Query, etag, if_match, page_limit};
+use super::created::create_once;
+use super::json::{Json as JsonBody, Query, if_match, page_limit, with_etag};
 use super::scope::Scope;
 use crate::access::entity::Entity;
 use crate::access::query::{self, Dir, ListSpec};
@@ -20,7 +21,6 @@ use crate::app::AppState;
 use crate::auth::extract::TenantCaller;
 use crate::erp::{self, settings};
 use crate::error::{Error, Result};
-use crate::idempotency::{self, Stored};
 
 pub fn router() -> Router<AppState> {
     let mut r = Router::new();
@@ -150,11 +150,6 @@ pub async fn read(
     Ok(with_etag(StatusCode::OK, item))
 }
 
-fn with_etag(status: StatusCode, item: Map<String, Json>) -> Response {
-    let version = item.get("version").and_then(Json::as_i64).unwrap_or(0);
-    (status, etag(version), axum::Json(item)).into_response()
-}
-
 async fn create(
     e: &'static Entity,
     State(state): State<AppState>,
@@ -163,30 +158,25 @@ async fn create(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Map<String, Json>>,
 ) -> Result<Response> {
-    let key = idempotency::key(&headers)?;
     let path = uri.path().to_owned();
-    let fingerprint = idempotency::fingerprint("POST", &path, &Json::Object(body.clone()));
+    let request = Json::Object(body.clone());
     let scope = Scope::new(&state, &caller);
-    let stored = caller
-        .tenant
-        .db
-        .write(move |tx| {
+    create_once(
+        &caller,
+        scope,
+        &headers,
+        &path.clone(),
+        &request,
+        move |tx, scope, settings| {
+            let (viewer, ctx) = (scope.viewer(settings), scope.ctx());
+            let values = write::values(e, &viewer, &body, Mode::Create, None, &ctx)?;
             let user = &scope.principal.user_id;
-            idempotency::once(tx, user, key.as_deref(), &fingerprint, || {
-                let settings = settings::enabled(tx)?;
-                let (viewer, ctx) = (scope.viewer(&settings), scope.ctx());
-                let values = write::values(e, &viewer, &body, Mode::Create, None, &ctx)?;
-                let id = store::insert(tx, e, &values, user, &scope.act(), &ctx)?;
-                let item = store::read_back(tx, e, &viewer, &id, &ctx)?;
-                Ok(Stored {
-                    status: 201,
-                    body: Json::Object(item),
-                    location: Some(format!("{path}/{id}")),
-                })
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+            let id = store::insert(tx, e, &values, user, &scope.act(), &ctx)?;
+            let item = store::read_back(tx, e, &viewer, &id, &ctx)?;
+            Ok((Json::Object(item), format!("{path}/{id}")))
+        },
+    )
+    .await
 }
 
 async fn update(

@@ -109,6 +109,28 @@ pub fn etag(version: i64) -> [(header::HeaderName, String); 1] {
     [(header::ETAG, format!("\"{version}\""))]
 }
 
+/// A resource's `id` and `currency` (`default` when it has none), for attaching its lines.
+pub fn id_and_currency(
+    item: &serde_json::Map<String, serde_json::Value>,
+    default: &str,
+) -> (String, String) {
+    let text = |k: &str| item.get(k).and_then(serde_json::Value::as_str);
+    (
+        text("id").unwrap_or_default().to_owned(),
+        text("currency").unwrap_or(default).to_owned(),
+    )
+}
+
+/// A resource with its `ETag` (its `version` field).
+pub fn with_etag(status: axum::http::StatusCode, v: impl Into<serde_json::Value>) -> Response {
+    let v: serde_json::Value = v.into();
+    let version = v
+        .get("version")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    (status, etag(version), axum::Json(v)).into_response()
+}
+
 /// `?limit=` bounds of API.md.
 pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
     match limit {

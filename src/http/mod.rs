@@ -2,6 +2,7 @@
 //! generated from the same route list (so no endpoint can be served undocumented).
 
 pub mod backup;
+pub mod created;
 pub mod entities;
 pub mod entity_docs;
 pub mod health;

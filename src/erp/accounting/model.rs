@@ -163,6 +163,18 @@ pub struct Converted {
     pub rounding: i64,
 }
 
+/// `n × num / den` rounded half to even, in integers (amounts, quantities and rates are
+/// scaled integers; i128 keeps the product of two i64 values exact).
+pub fn mul_div_half_even(n: i128, num: i128, den: i128) -> i128 {
+    let p = n * num;
+    let (q, r) = (p.div_euclid(den), p.rem_euclid(den));
+    match (2 * r).cmp(&den) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    }
+}
+
 /// Money rounding everywhere in erpd: half to even at the currency's minor units.
 pub fn round_money(d: Decimal, minor: u32) -> Decimal {
     d.round_dp_with_strategy(minor, RoundingStrategy::MidpointNearestEven)

@@ -317,6 +317,38 @@ pub struct Posting<'a> {
     pub memo: Option<&'a str>,
 }
 
+impl<'a> Posting<'a> {
+    /// A debit in the base currency.
+    pub fn debit(account: &'a str, amount: Decimal) -> Self {
+        Posting {
+            account,
+            debit: amount,
+            credit: Decimal::ZERO,
+            currency: None,
+            memo: None,
+        }
+    }
+
+    /// A credit in the base currency.
+    pub fn credit(account: &'a str, amount: Decimal) -> Self {
+        Posting {
+            account,
+            debit: Decimal::ZERO,
+            credit: amount,
+            currency: None,
+            memo: None,
+        }
+    }
+
+    /// The same posting in another currency (converted at the entry date's rate).
+    pub fn in_currency(self, currency: &'a str) -> Self {
+        Posting {
+            currency: Some(currency),
+            ..self
+        }
+    }
+}
+
 /// The posting API: other domains (invoices, payments, deliveries, receipts) call this in
 /// their own transaction; it writes a balanced, numbered, posted entry or fails.
 pub fn post_document(

@@ -17,7 +17,7 @@ use crate::access::values::from_scaled;
 use crate::app::AppState;
 use crate::auth::extract::TenantCaller;
 use crate::error::{Error, Result};
-use crate::http::json::{Json as JsonBody, Query, etag, if_match, optional_body, page_limit};
+use crate::http::json::{Json as JsonBody, Query, if_match, optional_body, page_limit, with_etag};
 use crate::idempotency::{self, Stored};
 use crate::identity::require;
 use crate::reference::Reference;
@@ -126,11 +126,6 @@ fn render(
 fn load(c: &rusqlite::Connection, id: &str, o: &Owned) -> Result<Json> {
     let h = store::find_header(c, id)?.ok_or(Error::NotFound)?;
     render(c, &h, &o.state.tenancy.reference, &o.base)
-}
-
-fn with_etag(status: StatusCode, v: Json) -> Response {
-    let version = v.get("version").and_then(Json::as_i64).unwrap_or(0);
-    (status, etag(version), axum::Json(v)).into_response()
 }
 
 #[derive(Deserialize)]

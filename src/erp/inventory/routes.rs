@@ -21,9 +21,9 @@ use crate::erp::catalog::{QTY_SCALE, WAREHOUSES};
 use crate::erp::orders::flow::{Cx, today};
 use crate::erp::settings;
 use crate::error::{Error, FieldError, Result};
-use crate::http::json::{Json as JsonBody, Query, etag, page_limit};
+use crate::http::created::create_once;
+use crate::http::json::{Json as JsonBody, Query, page_limit, with_etag};
 use crate::http::scope::Scope;
-use crate::idempotency::{self, Stored};
 use crate::identity::require;
 
 pub static STOCK_ADJUSTMENTS: Entity = Entity {
@@ -282,22 +282,7 @@ pub fn adjust(tx: &Connection, cx: &Cx<'_>, body: &Map<String, Json>) -> Result<
             &format!("Stock adjustment: {reason}"),
             "stock-adjustments",
             &id,
-            &[
-                Posting {
-                    account: dr,
-                    debit: v,
-                    credit: Decimal::ZERO,
-                    currency: None,
-                    memo: None,
-                },
-                Posting {
-                    account: cr,
-                    debit: Decimal::ZERO,
-                    credit: v,
-                    currency: None,
-                    memo: None,
-                },
-            ],
+            &[Posting::debit(dr, v), Posting::credit(cr, v)],
         )?;
         super::link_entry(tx, &moves, &e)?;
         entry = Some(e);
@@ -348,31 +333,21 @@ async fn create_adjustment(
     JsonBody(body): JsonBody<Map<String, Json>>,
 ) -> Result<Response> {
     require(&caller.principal, "stock-adjustments", "write")?;
-    let key = idempotency::key(&headers)?;
     let path = uri.path().to_owned();
-    let fingerprint = idempotency::fingerprint("POST", &path, &Json::Object(body.clone()));
+    let request = Json::Object(body.clone());
     let scope = Scope::new(&state, &caller);
-    let stored = caller
-        .tenant
-        .db
-        .write(move |tx| {
-            let user = scope.principal.user_id.clone();
-            idempotency::once(tx, &user, key.as_deref(), &fingerprint, || {
-                let settings = settings::enabled(tx)?;
-                let cx = Cx {
-                    scope: &scope,
-                    settings: &settings,
-                };
-                let id = adjust(tx, &cx, &body)?;
-                Ok(Stored {
-                    status: 201,
-                    body: load_adjustment(tx, &scope, &id)?,
-                    location: Some(format!("{path}/{id}")),
-                })
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    create_once(
+        &caller,
+        scope,
+        &headers,
+        &path.clone(),
+        &request,
+        move |tx, scope, settings| {
+            let id = adjust(tx, &Cx { scope, settings }, &body)?;
+            Ok((load_adjustment(tx, scope, &id)?, format!("{path}/{id}")))
+        },
+    )
+    .await
 }
 
 async fn read_adjustment(
@@ -386,8 +361,7 @@ async fn read_adjustment(
         .db
         .read(move |c| load_adjustment(c, &scope, &id))
         .await?;
-    let version = v.get("version").and_then(Json::as_i64).unwrap_or(1);
-    Ok((StatusCode::OK, etag(version), axum::Json(v)).into_response())
+    Ok(with_etag(StatusCode::OK, v))
 }
 
 #[derive(Deserialize)]

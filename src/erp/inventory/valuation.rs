@@ -3,6 +3,7 @@
 //! the last unit out takes exactly what is left, so the value never drifts from the sum
 //! of the moves.
 
+use crate::erp::accounting::model::mul_div_half_even;
 use crate::erp::catalog::QTY_SCALE;
 
 const QTY_ONE: i128 = 10i128.pow(QTY_SCALE);
@@ -13,17 +14,6 @@ pub struct Valuation {
     pub value: i64,
 }
 
-/// `n × num / den` rounded half to even, in i128 (no overflow for i64 inputs).
-fn mul_div(n: i128, num: i128, den: i128) -> i128 {
-    let p = n * num;
-    let (q, r) = (p.div_euclid(den), p.rem_euclid(den));
-    match (2 * r).cmp(&den) {
-        std::cmp::Ordering::Less => q,
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-    }
-}
-
 fn clamp(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
@@ -32,7 +22,7 @@ impl Valuation {
     /// The average cost of one unit (base minor units), while something is on hand.
     pub fn unit_cost(&self) -> Option<i64> {
         (self.quantity > 0 && self.value >= 0).then(|| {
-            clamp(mul_div(
+            clamp(mul_div_half_even(
                 i128::from(self.value),
                 QTY_ONE,
                 i128::from(self.quantity),
@@ -50,11 +40,17 @@ impl Valuation {
     /// Take `qty` out; returns the value taken and the valuation after. `last_cost` (the
     /// product's cost field) prices units issued beyond what is on hand (negative stock).
     pub fn issue(self, qty: i64, last_cost: i64) -> (i64, Valuation) {
-        let at_cost = |q: i64| clamp(mul_div(i128::from(q), i128::from(last_cost), QTY_ONE));
+        let at_cost = |q: i64| {
+            clamp(mul_div_half_even(
+                i128::from(q),
+                i128::from(last_cost),
+                QTY_ONE,
+            ))
+        };
         let taken = if self.quantity <= 0 {
             at_cost(qty)
         } else if qty < self.quantity {
-            clamp(mul_div(
+            clamp(mul_div_half_even(
                 i128::from(self.value),
                 i128::from(qty),
                 i128::from(self.quantity),

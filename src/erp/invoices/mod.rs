@@ -433,51 +433,23 @@ pub fn pay(
     };
     let m = |v: i64| Decimal::new(v, minor);
     let b = |v: i64| Decimal::new(v, base_minor);
-    let zero = Decimal::ZERO;
-    let (bank_dr, bank_cr) = if inv.money_in() {
-        (m(amount), zero)
+    let (bank, party) = if inv.money_in() {
+        (
+            Posting::debit("bank", m(amount)),
+            Posting::credit(inv.party_account(), b(cleared)),
+        )
     } else {
-        (zero, m(amount))
-    };
-    let (party_dr, party_cr) = if inv.money_in() {
-        (zero, b(cleared))
-    } else {
-        (b(cleared), zero)
+        (
+            Posting::credit("bank", m(amount)),
+            Posting::debit(inv.party_account(), b(cleared)),
+        )
     };
     let fx = if gain >= 0 {
-        Posting {
-            account: "fx_gain",
-            debit: zero,
-            credit: b(gain),
-            currency: None,
-            memo: Some("exchange difference"),
-        }
+        Posting::credit("fx_gain", b(gain))
     } else {
-        Posting {
-            account: "fx_loss",
-            debit: b(-gain),
-            credit: zero,
-            currency: None,
-            memo: Some("exchange difference"),
-        }
+        Posting::debit("fx_loss", b(-gain))
     };
-    let postings = [
-        Posting {
-            account: "bank",
-            debit: bank_dr,
-            credit: bank_cr,
-            currency: Some(&inv.currency),
-            memo: None,
-        },
-        Posting {
-            account: inv.party_account(),
-            debit: party_dr,
-            credit: party_cr,
-            currency: None,
-            memo: None,
-        },
-        fx,
-    ];
+    let postings = [bank.in_currency(&inv.currency), party, fx];
     let id = uuid::Uuid::now_v7().to_string();
     let memo = format!("Payment of {}", inv.number);
     let entry = posting::post_document(

@@ -17,9 +17,9 @@ use crate::auth::extract::TenantCaller;
 use crate::erp::orders::flow::today;
 use crate::erp::settings;
 use crate::error::{Error, Result};
-use crate::http::json::{Json as JsonBody, Query, etag, optional_body};
+use crate::http::created::create_once;
+use crate::http::json::{Json as JsonBody, Query, id_and_currency, optional_body, with_etag};
 use crate::http::scope::Scope;
-use crate::idempotency::{self, Stored};
 use crate::identity::require;
 
 pub fn router() -> Router<AppState> {
@@ -47,16 +47,7 @@ fn with_lines(
     mut header: Map<String, Json>,
     scope: &Scope,
 ) -> Result<Map<String, Json>> {
-    let id = header
-        .get("id")
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let currency = header
-        .get("currency")
-        .and_then(Json::as_str)
-        .unwrap_or(&scope.base_currency)
-        .to_owned();
+    let (id, currency) = id_and_currency(&header, &scope.base_currency);
     let ls = super::load_lines(c, &id)?;
     header.insert(
         "lines".into(),
@@ -90,8 +81,7 @@ async fn read(
 ) -> Result<Response> {
     let scope = Scope::new(&state, &caller);
     let v = caller.tenant.db.read(move |c| load(c, &scope, &id)).await?;
-    let version = v.get("version").and_then(Json::as_i64).unwrap_or(0);
-    Ok((StatusCode::OK, etag(version), axum::Json(v)).into_response())
+    Ok(with_etag(StatusCode::OK, v))
 }
 
 #[derive(Deserialize, Default)]
@@ -104,38 +94,33 @@ struct CreditBody {
 async fn credit(
     State(state): State<AppState>,
     caller: TenantCaller,
+    OriginalUri(uri): OriginalUri,
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
     require(&caller.principal, "invoices", "write")?;
     let b: CreditBody = optional_body(&body)?;
-    let key = idempotency::key(&headers)?;
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/v1/t/{tenant}/invoices/{id}/credit"),
-        &serde_json::json!({ "date": b.date }),
-    );
+    let request = serde_json::json!({ "date": b.date });
     let scope = Scope::new(&state, &caller);
-    let stored = caller
-        .tenant
-        .db
-        .write(move |tx| {
-            let user = scope.principal.user_id.clone();
-            idempotency::once(tx, &user, key.as_deref(), &fingerprint, || {
-                // The caller must be able to see the invoice it credits.
-                load(tx, &scope, &id)?;
-                let date = b.date.clone().unwrap_or_else(today);
-                let note = super::credit(tx, &scope, &id, &date)?;
-                Ok(Stored {
-                    status: 201,
-                    body: load(tx, &scope, &note)?,
-                    location: Some(format!("/v1/t/{tenant}/invoices/{note}")),
-                })
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    create_once(
+        &caller,
+        scope,
+        &headers,
+        uri.path(),
+        &request,
+        move |tx, scope, _| {
+            // The caller must be able to see the invoice it credits.
+            load(tx, scope, &id)?;
+            let date = b.date.clone().unwrap_or_else(today);
+            let note = super::credit(tx, scope, &id, &date)?;
+            Ok((
+                load(tx, scope, &note)?,
+                format!("/v1/t/{tenant}/invoices/{note}"),
+            ))
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -155,36 +140,30 @@ async fn pay(
     JsonBody(raw): JsonBody<Json>,
 ) -> Result<Response> {
     require(&caller.principal, "payments", "write")?;
-    let fingerprint = idempotency::fingerprint("POST", uri.path(), &raw);
     let b: PayBody =
-        serde_json::from_value(raw).map_err(|e| Error::invalid("body", e.to_string()))?;
-    let key = idempotency::key(&headers)?;
+        serde_json::from_value(raw.clone()).map_err(|e| Error::invalid("body", e.to_string()))?;
     let path = uri.path().to_owned();
     let scope = Scope::new(&state, &caller);
-    let stored = caller
-        .tenant
-        .db
-        .write(move |tx| {
-            let user = scope.principal.user_id.clone();
-            idempotency::once(tx, &user, key.as_deref(), &fingerprint, || {
-                let inv = super::find(tx, &b.invoice_id)?.ok_or_else(|| {
-                    Error::invalid("invoice_id", format!("no invoice {:?}", b.invoice_id))
-                })?;
-                let minor = scope.reference().minor_units(&inv.currency).unwrap_or(2);
-                let amount =
-                    crate::erp::orders::lines::positive(&Json::String(b.amount.clone()), minor)
-                        .map_err(|m| Error::invalid("amount", m))?;
-                let date = b.date.clone().unwrap_or_else(today);
-                let id = super::pay(tx, &scope, &inv.id, amount, &date)?;
-                Ok(Stored {
-                    status: 201,
-                    body: load_payment(tx, &scope, &id)?,
-                    location: Some(format!("{path}/{id}")),
-                })
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    create_once(
+        &caller,
+        scope,
+        &headers,
+        &path.clone(),
+        &raw,
+        move |tx, scope, _| {
+            let inv = super::find(tx, &b.invoice_id)?.ok_or_else(|| {
+                Error::invalid("invoice_id", format!("no invoice {:?}", b.invoice_id))
+            })?;
+            let minor = scope.reference().minor_units(&inv.currency).unwrap_or(2);
+            let amount =
+                crate::erp::orders::lines::positive(&Json::String(b.amount.clone()), minor)
+                    .map_err(|m| Error::invalid("amount", m))?;
+            let date = b.date.clone().unwrap_or_else(today);
+            let id = super::pay(tx, scope, &inv.id, amount, &date)?;
+            Ok((load_payment(tx, scope, &id)?, format!("{path}/{id}")))
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]

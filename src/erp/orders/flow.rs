@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value as Json, json};
 
 use super::lines::{self, LineInput, PriceCtx, Priced};
-use super::{INVOICE_BEFORE_DELIVERY, Line, Order, Side, find_order, load_lines, settle_status};
+use super::{
+    INVOICE_BEFORE_DELIVERY, Line, Order, Side, find_order, load_lines, set_status, settle_status,
+};
 use crate::access::query;
 use crate::access::values::from_scaled;
 use crate::erp::accounting::posting::{self, Posting};
@@ -444,11 +446,7 @@ pub fn confirm(tx: &Connection, side: &Side, cx: &Cx<'_>, id: &str) -> Result<()
             set_line(tx, side, id, l.line_no, "reserved", l.quantity)?;
         }
     }
-    tx.prepare_cached(&format!(
-        "UPDATE {} SET status = 'confirmed', version = version + 1, updated_at = :now WHERE id = :id",
-        side.entity.table
-    ))?
-    .execute(named_params! { ":now": crate::clock::now_rfc3339(), ":id": id })?;
+    set_status(tx, side, id, "confirmed")?;
     cx.scope.audit(
         tx,
         side.entity.name,
@@ -494,11 +492,7 @@ pub fn cancel(tx: &Connection, side: &Side, cx: &Cx<'_>, id: &str) -> Result<()>
         inventory::release(tx, &l.product_id, &o.warehouse_id, l.reserved)?;
         set_line(tx, side, id, l.line_no, "reserved", 0)?;
     }
-    tx.prepare_cached(&format!(
-        "UPDATE {} SET status = 'cancelled', version = version + 1, updated_at = :now WHERE id = :id",
-        side.entity.table
-    ))?
-    .execute(named_params! { ":now": crate::clock::now_rfc3339(), ":id": id })?;
+    set_status(tx, side, id, "cancelled")?;
     cx.scope.audit(
         tx,
         side.entity.name,
@@ -707,22 +701,7 @@ pub fn move_stock(
             &memo,
             side.entity.name,
             id,
-            &[
-                Posting {
-                    account: dr,
-                    debit: v,
-                    credit: Decimal::ZERO,
-                    currency: None,
-                    memo: None,
-                },
-                Posting {
-                    account: cr,
-                    debit: Decimal::ZERO,
-                    credit: v,
-                    currency: None,
-                    memo: None,
-                },
-            ],
+            &[Posting::debit(dr, v), Posting::credit(cr, v)],
         )?;
         inventory::link_entry(tx, &move_ids, &entry)?;
     }
@@ -853,8 +832,7 @@ fn post_invoice(
     let base_minor = reference.minor_units(&cx.scope.base_currency).unwrap_or(2);
     let m = |v: i64| Decimal::new(v, minor);
     let b = |v: i64| Decimal::new(v, base_minor);
-    let zero = Decimal::ZERO;
-    let cur = Some(o.currency.as_str());
+    let cur = o.currency.as_str();
     let memo = format!("Invoice {} for {}", issued.number, o.number);
     let post = |postings: &[Posting<'_>]| {
         posting::post_document(
@@ -869,27 +847,9 @@ fn post_invoice(
     };
     if side.is_sales() {
         return post(&[
-            Posting {
-                account: "receivable",
-                debit: m(issued.total),
-                credit: zero,
-                currency: cur,
-                memo: None,
-            },
-            Posting {
-                account: "revenue",
-                debit: zero,
-                credit: m(issued.subtotal),
-                currency: cur,
-                memo: None,
-            },
-            Posting {
-                account: "tax_payable",
-                debit: zero,
-                credit: m(issued.tax_total),
-                currency: cur,
-                memo: None,
-            },
+            Posting::debit("receivable", m(issued.total)).in_currency(cur),
+            Posting::credit("revenue", m(issued.subtotal)).in_currency(cur),
+            Posting::credit("tax_payable", m(issued.tax_total)).in_currency(cur),
         ]);
     }
     // A bill: GRNI cleared at receipt value, services to expenses, input tax, payable;
@@ -905,47 +865,17 @@ fn post_invoice(
     let tax_base = to_base(issued.tax_total, minor, issued.rate, base_minor);
     let services_base = to_base(services, minor, issued.rate, base_minor);
     let variance = payable_base - tax_base - services_base - grni;
-    let (v_dr, v_cr) = if variance >= 0 {
-        (b(variance), zero)
+    let variance_posting = if variance >= 0 {
+        Posting::debit("price_variance", b(variance))
     } else {
-        (zero, b(-variance))
+        Posting::credit("price_variance", b(-variance))
     };
     post(&[
-        Posting {
-            account: "grni",
-            debit: b(grni),
-            credit: zero,
-            currency: None,
-            memo: None,
-        },
-        Posting {
-            account: "expenses",
-            debit: m(services),
-            credit: zero,
-            currency: cur,
-            memo: None,
-        },
-        Posting {
-            account: "tax_receivable",
-            debit: m(issued.tax_total),
-            credit: zero,
-            currency: cur,
-            memo: None,
-        },
-        Posting {
-            account: "price_variance",
-            debit: v_dr,
-            credit: v_cr,
-            currency: None,
-            memo: Some("purchase price variance"),
-        },
-        Posting {
-            account: "payable",
-            debit: zero,
-            credit: m(issued.total),
-            currency: cur,
-            memo: None,
-        },
+        Posting::debit("grni", b(grni)),
+        Posting::debit("expenses", m(services)).in_currency(cur),
+        Posting::debit("tax_receivable", m(issued.tax_total)).in_currency(cur),
+        variance_posting,
+        Posting::credit("payable", m(issued.total)).in_currency(cur),
     ])
 }
 

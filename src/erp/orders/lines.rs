@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::Side;
 use crate::access::values::to_scaled;
-use crate::erp::accounting::model::round_money;
+use crate::erp::accounting::model::{mul_div_half_even, round_money};
 use crate::erp::accounting::store as acc_store;
 use crate::erp::catalog::QTY_SCALE;
 use crate::erp::price_lists::decimal;
@@ -44,25 +44,14 @@ pub struct Priced {
     pub tax: i64,
 }
 
-/// `n × num / den` rounded half to even.
-fn mul_div(n: i128, num: i128, den: i128) -> i128 {
-    let p = n * num;
-    let (q, r) = (p.div_euclid(den), p.rem_euclid(den));
-    match (2 * r).cmp(&den) {
-        std::cmp::Ordering::Less => q,
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-    }
-}
-
 /// (net, tax) of `quantity` at `unit_price` less `discount`, taxed at `tax_rate`.
 pub fn amounts(quantity: i64, unit_price: i64, discount: i64, tax_rate: i64) -> Result<(i64, i64)> {
-    let net = mul_div(
+    let net = mul_div_half_even(
         i128::from(quantity) * i128::from(unit_price),
         ONE - i128::from(discount),
         ONE * ONE,
     );
-    let tax = mul_div(net, i128::from(tax_rate), ONE);
+    let tax = mul_div_half_even(net, i128::from(tax_rate), ONE);
     let cap = i128::from(crate::erp::accounting::model::MAX_LINE_MINOR);
     if net > cap || tax > cap {
         return Err(Error::invalid(

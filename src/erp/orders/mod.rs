@@ -285,6 +285,12 @@ pub fn settle_status(tx: &Connection, side: &Side, order_id: &str) -> Result<Str
     } else {
         "confirmed"
     };
+    set_status(tx, side, order_id, status)?;
+    Ok(status.to_owned())
+}
+
+/// Write an order's status (and bump its version).
+pub fn set_status(tx: &Connection, side: &Side, order_id: &str, status: &str) -> Result<()> {
     tx.prepare_cached(&format!(
         "UPDATE {} SET status = :s, version = version + 1, updated_at = :now WHERE id = :id",
         side.entity.table
@@ -292,5 +298,5 @@ pub fn settle_status(tx: &Connection, side: &Side, order_id: &str) -> Result<Str
     .execute(
         named_params! { ":s": status, ":now": crate::clock::now_rfc3339(), ":id": order_id },
     )?;
-    Ok(status.to_owned())
+    Ok(())
 }

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use rusqlite::Connection;
 use serde_json::{Map, Value as Json};
@@ -18,9 +18,9 @@ use crate::app::AppState;
 use crate::auth::extract::TenantCaller;
 use crate::erp::settings;
 use crate::error::{Error, Result};
-use crate::http::json::{Json as JsonBody, etag, if_match, optional_body};
+use crate::http::created::create_once;
+use crate::http::json::{Json as JsonBody, id_and_currency, if_match, optional_body, with_etag};
 use crate::http::scope::Scope;
-use crate::idempotency::{self, Stored};
 use crate::identity::require;
 
 pub fn router() -> Router<AppState> {
@@ -72,16 +72,7 @@ fn with_lines(
     mut header: Map<String, Json>,
     scope: &Scope,
 ) -> Result<Map<String, Json>> {
-    let id = header
-        .get("id")
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let currency = header
-        .get("currency")
-        .and_then(Json::as_str)
-        .unwrap_or(&scope.base_currency)
-        .to_owned();
+    let (id, currency) = id_and_currency(&header, &scope.base_currency);
     let ls = load_lines(c, side, &id)?;
     header.insert(
         "lines".into(),
@@ -99,11 +90,6 @@ pub fn load(c: &Connection, side: &Side, scope: &Scope, id: &str) -> Result<Json
     Ok(Json::Object(with_lines(c, side, header, scope)?))
 }
 
-fn respond(status: StatusCode, v: Json) -> Response {
-    let version = v.get("version").and_then(Json::as_i64).unwrap_or(0);
-    (status, etag(version), axum::Json(v)).into_response()
-}
-
 async fn read(
     side: &'static Side,
     State(state): State<AppState>,
@@ -116,7 +102,7 @@ async fn read(
         .db
         .read(move |c| load(c, side, &scope, &id))
         .await?;
-    Ok(respond(StatusCode::OK, v))
+    Ok(with_etag(StatusCode::OK, v))
 }
 
 async fn create(
@@ -128,31 +114,21 @@ async fn create(
     JsonBody(body): JsonBody<Map<String, Json>>,
 ) -> Result<Response> {
     require(&caller.principal, side.entity.name, "write")?;
-    let key = idempotency::key(&headers)?;
     let path = uri.path().to_owned();
-    let fingerprint = idempotency::fingerprint("POST", &path, &Json::Object(body.clone()));
+    let request = Json::Object(body.clone());
     let scope = Scope::new(&state, &caller);
-    let stored = caller
-        .tenant
-        .db
-        .write(move |tx| {
-            let user = scope.principal.user_id.clone();
-            idempotency::once(tx, &user, key.as_deref(), &fingerprint, || {
-                let settings = settings::enabled(tx)?;
-                let cx = Cx {
-                    scope: &scope,
-                    settings: &settings,
-                };
-                let id = flow::create(tx, side, &cx, &body)?;
-                Ok(Stored {
-                    status: 201,
-                    body: load(tx, side, &scope, &id)?,
-                    location: Some(format!("{path}/{id}")),
-                })
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    create_once(
+        &caller,
+        scope,
+        &headers,
+        &path.clone(),
+        &request,
+        move |tx, scope, settings| {
+            let id = flow::create(tx, side, &Cx { scope, settings }, &body)?;
+            Ok((load(tx, side, scope, &id)?, format!("{path}/{id}")))
+        },
+    )
+    .await
 }
 
 async fn update(
@@ -179,7 +155,7 @@ async fn update(
             load(tx, side, &scope, &id)
         })
         .await?;
-    Ok(respond(StatusCode::OK, v))
+    Ok(with_etag(StatusCode::OK, v))
 }
 
 /// confirm, cancel, deliver/receive: 200 with the updated order.
@@ -216,7 +192,7 @@ async fn act(
             load(tx, side, &scope, &id)
         })
         .await?;
-    Ok(respond(StatusCode::OK, v))
+    Ok(with_etag(StatusCode::OK, v))
 }
 
 /// invoice/bill: 201 with the invoice it created.
@@ -232,28 +208,21 @@ async fn invoice(
     require(&caller.principal, side.entity.name, "read")?;
     require(&caller.principal, "invoices", "write")?;
     let body: Map<String, Json> = optional_body(&body)?;
-    let key = idempotency::key(&headers)?;
-    let fingerprint = idempotency::fingerprint("POST", uri.path(), &Json::Object(body.clone()));
+    let request = Json::Object(body.clone());
     let scope = Scope::new(&state, &caller);
-    let stored = caller
-        .tenant
-        .db
-        .write(move |tx| {
-            let user = scope.principal.user_id.clone();
-            idempotency::once(tx, &user, key.as_deref(), &fingerprint, || {
-                let settings = settings::enabled(tx)?;
-                let cx = Cx {
-                    scope: &scope,
-                    settings: &settings,
-                };
-                let invoice_id = flow::invoice(tx, side, &cx, &id, &body)?;
-                Ok(Stored {
-                    status: 201,
-                    body: crate::erp::invoices::routes::load(tx, &scope, &invoice_id)?,
-                    location: Some(format!("/v1/t/{tenant}/invoices/{invoice_id}")),
-                })
-            })
-        })
-        .await?;
-    Ok(stored.into_response())
+    create_once(
+        &caller,
+        scope,
+        &headers,
+        uri.path(),
+        &request,
+        move |tx, scope, settings| {
+            let invoice_id = flow::invoice(tx, side, &Cx { scope, settings }, &id, &body)?;
+            Ok((
+                crate::erp::invoices::routes::load(tx, scope, &invoice_id)?,
+                format!("/v1/t/{tenant}/invoices/{invoice_id}"),
+            ))
+        },
+    )
+    .await
 }

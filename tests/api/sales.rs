@@ -1148,3 +1148,230 @@ async fn negative_stock_only_when_the_tenant_allows_it_and_the_books_still_agree
     let b = s.balances("2026-12-31").await;
     assert_eq!((b["1300"].as_str(), b["5000"].as_str()), ("-9.00", "15.00"));
 }
+
+#[tokio::test]
+async fn each_role_does_its_part_of_the_flows_and_no_more() {
+    let s = Shop::new("roles").await;
+    let t = &s.t;
+    let (_, sales) = t.user("sally@example.com", &["sales"]).await;
+    let (_, warehouse) = t.user("walt@example.com", &["warehouse"]).await;
+    let (_, accountant) = t.user("anna@example.com", &["accountant"]).await;
+    let (_, purchasing) = t.user("pete@example.com", &["purchasing"]).await;
+    let (_, viewer) = t.user("vic@example.com", &["viewer"]).await;
+    let status = |r: Resp| r.status;
+
+    // Purchasing orders and confirms; the warehouse receives; the accountant bills.
+    let po = s
+        .post(
+            &purchasing,
+            "purchase-orders",
+            &json!({"supplier_id": s.supplier,
+            "lines": [{"product_id": s.widget, "quantity": "5", "unit_price": "4.00"}]}),
+        )
+        .await;
+    assert_eq!(po.status, 201, "{}", po.text);
+    let po = id(&po.json());
+    assert_eq!(
+        status(
+            s.post(
+                &purchasing,
+                &format!("purchase-orders/{po}/confirm"),
+                &json!({})
+            )
+            .await
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &purchasing,
+                &format!("purchase-orders/{po}/receive"),
+                &json!({})
+            )
+            .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &warehouse,
+                &format!("purchase-orders/{po}/receive"),
+                &json!({})
+            )
+            .await
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &purchasing,
+                &format!("purchase-orders/{po}/bill"),
+                &json!({})
+            )
+            .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &accountant,
+                &format!("purchase-orders/{po}/bill"),
+                &json!({})
+            )
+            .await
+        ),
+        201
+    );
+
+    // Sales orders and confirms; the warehouse delivers; the accountant invoices and
+    // takes the payment; nobody else does.
+    let so = s
+        .post(
+            &sales,
+            "sales-orders",
+            &json!({"customer_id": s.customer,
+            "lines": [{"product_id": s.widget, "quantity": "2"}]}),
+        )
+        .await;
+    assert_eq!(so.status, 201, "{}", so.text);
+    let so = id(&so.json());
+    assert_eq!(
+        status(
+            s.post(
+                &warehouse,
+                "sales-orders",
+                &json!({"customer_id": s.customer, "lines": []})
+            )
+            .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &accountant,
+                &format!("sales-orders/{so}/confirm"),
+                &json!({})
+            )
+            .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            s.post(&sales, &format!("sales-orders/{so}/confirm"), &json!({}))
+                .await
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            s.post(&sales, &format!("sales-orders/{so}/deliver"), &json!({}))
+                .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &warehouse,
+                &format!("sales-orders/{so}/deliver"),
+                &json!({})
+            )
+            .await
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &warehouse,
+                &format!("sales-orders/{so}/invoice"),
+                &json!({})
+            )
+            .await
+        ),
+        403
+    );
+    let inv = s
+        .post(
+            &accountant,
+            &format!("sales-orders/{so}/invoice"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(inv.status, 201, "{}", inv.text);
+    let inv = id(&inv.json());
+    let pay = json!({"invoice_id": inv, "amount": "1.00"});
+    assert_eq!(status(s.post(&sales, "payments", &pay).await), 403);
+    assert_eq!(status(s.post(&accountant, "payments", &pay).await), 201);
+
+    // Reading: the viewer reads documents but not costs; sales cannot see purchasing.
+    for path in [
+        "sales-orders",
+        "purchase-orders",
+        "invoices",
+        "payments",
+        "stock",
+        "stock-moves",
+    ] {
+        assert_eq!(
+            t.app.get(&t.path(path), &viewer).await.status,
+            200,
+            "viewer reads {path}"
+        );
+    }
+    assert_eq!(
+        t.app
+            .get(&t.path("reports/stock-valuation"), &viewer)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        t.app
+            .get(&t.path("reports/stock-valuation"), &accountant)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        t.app
+            .get(&t.path("reports/ar-aging"), &accountant)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        t.app.get(&t.path("purchase-orders"), &sales).await.status,
+        403
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &viewer,
+                "stock-adjustments",
+                &json!({"warehouse_id": s.wh,
+        "lines": [{"product_id": s.widget, "quantity": "1"}]})
+            )
+            .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            s.post(
+                &warehouse,
+                "stock-adjustments",
+                &json!({"warehouse_id": s.wh,
+        "lines": [{"product_id": s.widget, "quantity": "1"}]})
+            )
+            .await
+        ),
+        201
+    );
+}

@@ -24,32 +24,22 @@
 //! this process, so client and server share the machine's cores; the report shows how the
 //! CPU time was split. Results are printed and written to `target/bench-accounting.md`.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-const ERPD: &str = env!("CARGO_BIN_EXE_erpd");
-/// Linux reports process CPU times in clock ticks of 1/100 s (USER_HZ).
-const TICKS_PER_SEC: f64 = 100.0;
-/// The longest one request may take before it counts as an error.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use common::*;
+
 /// The date of every benchmark entry (one fiscal year: one number sequence).
 const DATE: &str = "2026-06-15";
 /// Base amount of one benchmark entry's debits (= its credits), in cents.
 const ENTRY_CENTS: i64 = 17_900;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
 
 // ---------------------------------------------------------------------------------------
 // Settings
@@ -62,16 +52,6 @@ struct Settings {
     lines: usize,
     tb_runs: usize,
     base_dir: PathBuf,
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        Err(_) => default,
-    }
 }
 
 impl Settings {
@@ -88,380 +68,6 @@ impl Settings {
                 .unwrap_or_else(std::env::temp_dir),
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// The server under test
-
-struct Server {
-    child: Option<Child>,
-    pid: u32,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// `erpd --data-dir D serve --listen 127.0.0.1:0`; stderr goes to `log`. Returns once
-    /// the listening line is printed.
-    fn start(data_dir: &Path, log: &Path) -> Res<Self> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)?;
-        let mut child = Command::new(ERPD)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()?;
-        let pid = child.id();
-        let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-        let mut line = String::new();
-        stdout.read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("erpd listening on http://")
-            .and_then(|a| a.parse().ok());
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("unexpected first stdout line from erpd: {line:?}").into());
-        };
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = stdout.read_to_end(&mut sink);
-        });
-        Ok(Self {
-            child: Some(child),
-            pid,
-            addr,
-        })
-    }
-
-    /// SIGTERM (the server checkpoints and closes its tenants), then wait (bounded).
-    fn stop(&mut self) -> Res<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if !status.success() {
-                    eprintln!("warning: erpd exited with {status} after SIGTERM");
-                }
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err("erpd did not stop within 60 s of SIGTERM; killed".into());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `erpd --data-dir D token create --platform`: the token is alone on the last line.
-fn platform_token(data_dir: &Path) -> Res<String> {
-    let out = Command::new(ERPD)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["token", "create", "--platform", "--name", "bench"])
-        .stdin(Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "token create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    let stdout = String::from_utf8(out.stdout)?;
-    let token = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .ok_or("token create printed nothing")?;
-    Ok(token.trim().to_owned())
-}
-
-// ---------------------------------------------------------------------------------------
-// CPU accounting from /proc
-
-/// utime + stime of a process (`self` or a pid), in clock ticks.
-fn cpu_ticks(who: &str) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{who}/stat")) else {
-        return 0;
-    };
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    get(11) + get(12)
-}
-
-/// (busy, total) clock ticks of the whole machine since boot.
-fn machine_ticks() -> (u64, u64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return (0, 0);
-    };
-    let Some(line) = stat.lines().next() else {
-        return (0, 0);
-    };
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total.saturating_sub(idle), total)
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct CpuMark {
-    server: u64,
-    bench: u64,
-    busy: u64,
-    total: u64,
-}
-
-impl CpuMark {
-    fn now(server_pid: u32) -> Self {
-        let (busy, total) = machine_ticks();
-        Self {
-            server: cpu_ticks(&server_pid.to_string()),
-            bench: cpu_ticks("self"),
-            busy,
-            total,
-        }
-    }
-}
-
-/// CPU used between two marks, in cores (CPU-seconds per wall second).
-#[derive(Clone, Copy, Debug, Default)]
-struct CpuSplit {
-    server: f64,
-    client: f64,
-    other: f64,
-    cores: f64,
-}
-
-fn cpu_split(a: CpuMark, b: CpuMark, wall: Duration) -> CpuSplit {
-    let w = wall.as_secs_f64().max(1e-9) * TICKS_PER_SEC;
-    let server = b.server.saturating_sub(a.server) as f64 / w;
-    let client = b.bench.saturating_sub(a.bench) as f64 / w;
-    let busy = b.busy.saturating_sub(a.busy) as f64 / w;
-    CpuSplit {
-        server,
-        client,
-        other: (busy - server - client).max(0.0),
-        cores: b.total.saturating_sub(a.total) as f64 / w,
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 keep-alive client (Content-Length bodies only).
-
-struct HttpConn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    body: std::ops::Range<usize>,
-}
-
-impl HttpConn {
-    async fn connect(addr: SocketAddr) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            stream,
-            buf: Vec::with_capacity(8192),
-            body: 0..0,
-        })
-    }
-
-    /// Send one request and read its whole response; returns the status code.
-    async fn request(&mut self, req: &[u8]) -> std::io::Result<u16> {
-        use std::io::{Error, ErrorKind};
-        self.stream.write_all(req).await?;
-        self.buf.clear();
-        let (head_len, status, content_len) = loop {
-            if let Some(pos) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = std::str::from_utf8(&self.buf[..pos])
-                    .map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
-                let status: u16 = head
-                    .get(9..12)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidData, "bad status line"))?;
-                let mut len = None;
-                for line in head.split("\r\n").skip(1) {
-                    if let Some((k, v)) = line.split_once(':') {
-                        if k.eq_ignore_ascii_case("content-length") {
-                            len = v.trim().parse::<usize>().ok();
-                        } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                            return Err(Error::new(
-                                ErrorKind::Unsupported,
-                                "chunked responses are not supported by the bench client",
-                            ));
-                        }
-                    }
-                }
-                break (pos + 4, status, len.unwrap_or(0));
-            }
-            self.fill().await?;
-        };
-        while self.buf.len() < head_len + content_len {
-            self.fill().await?;
-        }
-        if self.buf.len() > head_len + content_len {
-            return Err(Error::new(
-                ErrorKind::InvalidData,
-                "unexpected bytes after response",
-            ));
-        }
-        self.body = head_len..head_len + content_len;
-        Ok(status)
-    }
-
-    async fn fill(&mut self) -> std::io::Result<()> {
-        if self.buf.capacity() - self.buf.len() < 2048 {
-            self.buf.reserve(8192);
-        }
-        let n = self.stream.read_buf(&mut self.buf).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(())
-    }
-
-    fn body(&self) -> &[u8] {
-        &self.buf[self.body.clone()]
-    }
-}
-
-fn get_request(path: &str, token: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n")
-        .into_bytes()
-}
-
-fn post_request(path: &str, token: &str, body: &Value) -> Vec<u8> {
-    let body = body.to_string();
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// One GET on a fresh connection; the body as JSON unless the status is not 200.
-async fn get_json(addr: SocketAddr, path: &str, token: &str) -> Res<(Duration, Value)> {
-    let mut c = HttpConn::connect(addr).await?;
-    let started = Instant::now();
-    let status = c.request(&get_request(path, token)).await?;
-    let took = started.elapsed();
-    if status != 200 {
-        return Err(format!(
-            "GET {path} answered {status}: {}",
-            String::from_utf8_lossy(c.body())
-        )
-        .into());
-    }
-    Ok((took, serde_json::from_slice(c.body())?))
-}
-
-// ---------------------------------------------------------------------------------------
-// Statistics
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Summary {
-    n: usize,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    min: Duration,
-}
-
-fn summarize(mut v: Vec<Duration>) -> Summary {
-    if v.is_empty() {
-        return Summary::default();
-    }
-    v.sort_unstable();
-    let n = v.len();
-    let rank = |p: f64| v[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1];
-    Summary {
-        n,
-        p50: rank(50.0),
-        p99: rank(99.0),
-        max: v[n - 1],
-        min: v[0],
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// splitmix64, to draw tenants.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Tenants
-
-async fn create_tenants(addr: SocketAddr, platform: &str, ids: &[String]) -> Res<Vec<String>> {
-    let base = format!("http://{addr}");
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    let results: Vec<Res<String>> = futures::stream::iter(ids.iter())
-        .map(|id| {
-            let (client, base) = (&client, &base);
-            async move {
-                let resp = client
-                    .post(format!("{base}/v1/tenants"))
-                    .bearer_auth(platform)
-                    .json(
-                        &json!({ "id": id, "name": format!("Bench {id}"), "base_currency": "EUR" }),
-                    )
-                    .send()
-                    .await?;
-                let status = resp.status().as_u16();
-                let v: Value = resp.json().await?;
-                if status != 201 {
-                    return Err(format!("POST /v1/tenants {id}: {status}: {v}").into());
-                }
-                Ok(v["owner_token"]
-                    .as_str()
-                    .ok_or("no owner_token")?
-                    .to_owned())
-            }
-        })
-        .buffered(4)
-        .collect()
-        .await;
-    results.into_iter().collect()
 }
 
 /// The 4-line entry every benchmark request posts: 179.00 each side.
@@ -785,66 +391,6 @@ fn date_of(year: i64, day: i64) -> String {
     format!("{year:04}-12-31")
 }
 
-// ---------------------------------------------------------------------------------------
-// Machine and report
-
-fn machine() -> Vec<(String, String)> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, m)| m.trim().to_owned())
-        .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    vec![
-        ("cpus".into(), cores.to_string()),
-        ("cpu model".into(), model),
-        ("kernel".into(), kernel),
-    ]
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-struct Row {
-    what: String,
-    result: String,
-    target: String,
-    verdict: &'static str,
-}
-
-fn row(what: impl Into<String>, result: String, target: &str, met: Option<bool>) -> Row {
-    Row {
-        what: what.into(),
-        result,
-        target: target.into(),
-        verdict: match met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "-",
-        },
-    }
-}
-
-fn markdown_table(rows: &[Row]) -> String {
-    let mut out = String::from("| metric | result | target | verdict |\n|---|---:|---|---|\n");
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            r.what, r.result, r.target, r.verdict
-        );
-    }
-    out
-}
-
 fn load_rows(r: &LoadResult, target: Option<f64>) -> Vec<Row> {
     let target_text = target.map_or("-".to_owned(), |t| format!("≥ {t:.0}/s"));
     vec![
@@ -885,7 +431,10 @@ fn load_rows(r: &LoadResult, target: Option<f64>) -> Vec<Row> {
             ),
             format!(
                 "{:.2} / {:.2} / {:.2} of {:.2} cores",
-                r.cpu.server, r.cpu.client, r.cpu.other, r.cpu.cores
+                r.cpu.server,
+                r.cpu.client,
+                r.cpu.not_ours(),
+                r.cpu.cores
             ),
             "-",
             None,
@@ -905,14 +454,7 @@ fn main() -> Res<()> {
 
 async fn run(s: Settings) -> Res<()> {
     let load_start = loadavg();
-    let (b0, t0) = machine_ticks();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (b1, t1) = machine_ticks();
-    let busy_before = format!(
-        "{:.2} of {:.2} cores busy in the second before the start",
-        b1.saturating_sub(b0) as f64 / TICKS_PER_SEC,
-        t1.saturating_sub(t0) as f64 / TICKS_PER_SEC
-    );
+    let busy_before = busy_before().await;
     let dir = tempfile::Builder::new()
         .prefix("erpd-bench-acc-")
         .tempdir_in(&s.base_dir)?;
@@ -933,7 +475,7 @@ async fn run(s: Settings) -> Res<()> {
     let mut ids: Vec<String> = vec!["one".into(), "ledger".into()];
     ids.extend((0..s.tenants).map(|i| format!("t{i:03}")));
     eprintln!("creating {} tenants…", ids.len());
-    let tokens = create_tenants(srv.addr, &platform, &ids).await?;
+    let tokens = create_tenants(srv.addr, &platform, &ids, 4).await?;
     let request_for = |i: usize| {
         post_request(
             &format!("/v1/t/{}/journal-entries", ids[i]),
@@ -1073,10 +615,6 @@ async fn run(s: Settings) -> Res<()> {
     );
     md.push('\n');
     md.push_str(&markdown_table(&rows));
-    println!("\n{md}");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-accounting.md");
-    if let Err(e) = std::fs::write(&out, &md) {
-        eprintln!("could not write {}: {e}", out.display());
-    }
+    publish("bench-accounting.md", &md);
     Ok(())
 }

@@ -165,6 +165,7 @@ fn domain_docs(doc: &mut serde_json::Value) {
         "credit the invoice in full (a credit note)",
         Some("Invoices"),
     );
+    invoices::pdf::add_docs(doc);
     add_served(doc, &invoices::PAYMENTS, &[], &READ_ONLY);
     if let Some(item) = doc["paths"]["/v1/t/{tenant}/payments"].as_object_mut() {
         item.insert("post".into(), serde_json::json!({ "tags": ["documents"], "summary": "pay an invoice: {\"invoice_id\",\"amount\",\"date\"}; more than amount_due → 422",

@@ -12,6 +12,7 @@ mod fixtures;
 mod helpers;
 mod identity;
 mod invariants;
+mod invoice_pdf;
 mod master_data;
 mod operations;
 mod platform;

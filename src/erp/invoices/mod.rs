@@ -9,6 +9,7 @@
 //! payment above `amount_due`.
 
 pub mod aging;
+pub mod pdf;
 pub mod routes;
 
 use rusqlite::{Connection, OptionalExtension, named_params};

@@ -29,6 +29,10 @@ pub fn router() -> Router<AppState> {
             get(|s, c, q| crate::http::entities::list_with(&INVOICES, s, c, q, with_lines)),
         )
         .route("/v1/t/{tenant}/invoices/{id}", get(read))
+        .route(
+            "/v1/t/{tenant}/invoices/{id}/pdf",
+            get(super::pdf::read_pdf),
+        )
         .route("/v1/t/{tenant}/invoices/{id}/credit", post(credit))
         .route(
             "/v1/t/{tenant}/payments",

@@ -8,6 +8,7 @@ mod accounting;
 mod audit;
 mod backup;
 mod fixtures;
+mod fleet;
 mod helpers;
 mod identity;
 mod master_data;

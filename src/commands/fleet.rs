@@ -167,15 +167,30 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
         return Err(anyhow::anyhow!("not an erpd tenant file").into());
     }
     let msg = match schema::tenant_state(&conn)? {
-        SchemaState::Current => format!("up to date (schema {})", schema::tenant_target_version()),
+        SchemaState::Current => {
+            finish_interrupted(tenancy, id, schema::file_version(&conn)?)?;
+            format!("up to date (schema {})", schema::tenant_target_version())
+        }
         SchemaState::Pending { found, target } => {
             // A consistent snapshot first, so a migration that goes wrong can be undone
             // with `erpd migrate --rollback ID` (under a binary of the old schema).
             let snapshot = snapshot_path(tenancy, id, target);
             let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
             let snap = snapshot.display().to_string();
-            store::set_migration_status(&platform, id, found, target, "pending", None, None)?;
+            // `pending` names the snapshot, so a run killed at any later point leaves a
+            // row that a re-run completes and a rollback can use.
             let migrated = crate::tenancy::backup::vacuum_into(&conn, &snapshot, true)
+                .and_then(|_| {
+                    store::set_migration_status(
+                        &platform,
+                        id,
+                        found,
+                        target,
+                        "pending",
+                        Some(&snap),
+                        None,
+                    )
+                })
                 .and_then(|_| schema::migrate_tenant(&mut conn));
             match migrated {
                 Ok(to) => {
@@ -213,6 +228,19 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
     store::set_schema_version(&platform, id, version)?;
     Ok(msg)
+}
+
+/// A run killed between a migration's commit and its `done` left the row `pending`
+/// although the file is at the target version: the file is the truth, so say `done`.
+fn finish_interrupted(tenancy: &Tenancy, id: &TenantId, version: i64) -> Result<()> {
+    let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
+    if let Some((from, to, status, _)) = store::migration_status(&platform, id)?
+        && status == "pending"
+        && to == version
+    {
+        store::set_migration_status(&platform, id, from, to, "done", None, None)?;
+    }
+    Ok(())
 }
 
 /// `backups/<id>-pre-v<target>-<stamp>.db`, with `-<n>` added when a run in the same

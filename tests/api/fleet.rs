@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::helpers::*;
 
@@ -211,4 +212,66 @@ async fn rollback_all_puts_back_the_snapshots_of_migrated_tenants_and_skips_fail
         let me = app.me(id, &tokens[id]).await;
         assert_eq!(me.status, 200, "{id} serves again: {}", me.text);
     }
+}
+
+#[tokio::test]
+async fn a_fleet_migration_killed_midway_leaves_whole_files_and_a_rerun_finishes_it() {
+    let ids: Vec<String> = (0..30).map(|i| format!("t{i:02}")).collect();
+    let (app, _) = fleet(&ids.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let old = tenant_schema_version();
+    let spec = "fail-if:no-tenant-matches-this";
+    let mut run = spawn_cli_with_env(&app.data_dir, &["migrate", "--all"], &[(EXTRA, spec)]);
+
+    // kill -9 once a few tenants are done (or when the run ends first, on a fast machine).
+    let started = poll_until(Duration::from_secs(30), || {
+        let finished = run.try_wait().ok().flatten().is_some();
+        let done = statuses(&app).values().filter(|s| s.2 == "done").count();
+        async move { (finished || done >= 3).then_some(()) }
+    })
+    .await;
+    assert!(started.is_some(), "the migration made progress");
+    let _ = run.kill();
+    let _ = run.wait();
+
+    for id in &ids {
+        let v = version_of(&app, id);
+        assert!(v == old || v == EXTRA_VERSION, "{id} at {v}");
+        assert_eq!(integrity_of(&app.tenant_file(id)), "ok", "{id}");
+    }
+    let rerun = migrate_with(&app, &["--all"], "no-tenant-matches-this");
+    assert!(rerun.status.success(), "{rerun:?}");
+    let st = statuses(&app);
+    for id in &ids {
+        assert_eq!(st[id.as_str()].2, "done", "{id}: {st:?}");
+        assert_eq!(version_of(&app, id), EXTRA_VERSION, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_left_pending_after_its_migration_committed_is_marked_done_by_a_rerun() {
+    let (app, _) = fleet(&["solo"]).await;
+    let old = tenant_schema_version();
+    assert!(migrate_with(&app, &["solo"], "nothing").status.success());
+    // What a kill -9 between the migration's commit and its status update leaves.
+    rusqlite::Connection::open(app.data_dir.join("platform.db"))
+        .unwrap()
+        .execute(
+            "UPDATE tenant_migrations SET status = 'pending' WHERE tenant = 'solo'",
+            [],
+        )
+        .unwrap();
+
+    let rerun = migrate_with(&app, &["--all"], "nothing");
+
+    assert!(rerun.status.success(), "{rerun:?}");
+    assert_eq!(
+        statuses(&app)["solo"],
+        (old, EXTRA_VERSION, "done".to_owned())
+    );
+    let back = app.cli(&["migrate", "--rollback", "solo"]);
+    assert!(
+        back.status.success(),
+        "the snapshot is still known: {back:?}"
+    );
+    assert_eq!(version_of(&app, "solo"), old);
 }

@@ -558,8 +558,9 @@ pub fn run_cli(data_dir: &Path, args: &[&str]) -> CliOutput {
     run_cli_with_env(data_dir, args, &[])
 }
 
-/// [`run_cli`] with extra environment variables (set after the `ERPD_*` ones are cleared).
-pub fn run_cli_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+/// `erpd --data-dir <data_dir> <args…>` started in the background (output piped), with
+/// extra environment variables set after the `ERPD_*` ones are cleared.
+pub fn spawn_cli_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(erpd_bin());
     cmd.arg("--data-dir")
         .arg(data_dir)
@@ -569,7 +570,12 @@ pub fn run_cli_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) ->
         .stderr(Stdio::piped());
     clear_erpd_env(&mut cmd);
     cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().expect("spawning the erpd CLI");
+    cmd.spawn().expect("spawning the erpd CLI")
+}
+
+/// [`run_cli`] with extra environment variables (set after the `ERPD_*` ones are cleared).
+pub fn run_cli_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let mut child = spawn_cli_with_env(data_dir, args, env);
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out_reader = std::thread::spawn(move || {

@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
+/// How long a statement waits for another connection's lock before `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How connections to one file are made and bounded. Shared by every tenant pool.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
@@ -73,7 +76,7 @@ fn apply_pragmas(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
     } else {
         "NORMAL"
     };
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
          PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY;",

@@ -278,8 +278,6 @@ impl Drop for BusyGuard<'_> {
 /// How long a backup's checkpoint may wait for readers (with this process's writers held
 /// off) before the backup falls back to `VACUUM INTO`, which needs no checkpoint.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(500);
-/// The busy timeout pool connections run with (`db::apply_pragmas`), restored afterwards.
-const POOL_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which way an online backup copied the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,7 +371,8 @@ fn pin_main_file<'c>(
     let checkpoint = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
     });
-    conn.busy_timeout(POOL_BUSY_TIMEOUT)?;
+    // Back to what every erpd connection runs with.
+    conn.busy_timeout(db::BUSY_TIMEOUT)?;
     // (busy, frames left in the WAL): anything but (0, 0) means not fully checkpointed
     // (-1 when the file is not in WAL mode at all).
     if checkpoint? != (0, 0) {

@@ -1,10 +1,13 @@
-//! Backup and restore of one big tenant, against the real server binary on loopback.
+//! Backup and restore of one big tenant, and `erpd backup --all` over many small ones,
+//! against the real server binary on loopback.
 //!
-//! `cargo bench --bench backup` (env `BENCH_MB`, default 100: the tenant file size).
-//! Prints a Markdown table: `cp` of the (checkpointed) file vs the online backup (HTTP
-//! download and `erpd backup`, which fsyncs) vs a restore (HTTP upload), as medians of 3,
-//! and the latency of the tenant's other requests (reads and writes) without and during
-//! back-to-back backups.
+//! `cargo bench --bench backup` (env `BENCH_MB`, default 100: the big tenant's file size;
+//! `BENCH_FLEET`, default 10000: tenants for the `backup --all` run, 0 skips it;
+//! `BENCH_FLEET_CONCURRENCY`, default 4: concurrent `POST /v1/tenants` to provision them).
+//! Prints Markdown tables: `cp` of the (checkpointed) file vs SQLite's own copies vs the
+//! online backup (HTTP download, and `erpd backup`, which fsyncs) vs a restore (HTTP
+//! upload), as medians of 3; the latency of the tenant's other requests (reads and
+//! writes) without and during back-to-back backups; and the fleet backup rate.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_erpd");
@@ -33,7 +37,15 @@ fn start(data: &Path) -> Server {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        // A 1 GB restore upload takes longer than the default 30 s request timeout allows
+        // on a loaded machine.
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--request-timeout-secs",
+            "600",
+        ])
         .env("ERPD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -52,6 +64,11 @@ fn start(data: &Path) -> Server {
 }
 
 fn cli(data: &Path, args: &[&str]) -> String {
+    cli_full(data, args).0
+}
+
+/// (last stdout line, stderr) of a successful `erpd` run.
+fn cli_full(data: &Path, args: &[&str]) -> (String, String) {
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
@@ -59,13 +76,122 @@ fn cli(data: &Path, args: &[&str]) -> String {
         .env("ERPD_LOG", "warn")
         .output()
         .expect("running erpd");
-    assert!(out.status.success(), "erpd {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
+    assert!(
+        out.status.success(),
+        "erpd {args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let last = String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
         .unwrap_or_default()
         .trim()
-        .to_owned()
+        .to_owned();
+    (last, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Create a tenant over HTTP; returns its owner token.
+async fn create_tenant(client: &reqwest::Client, base: &str, pt: &str, id: &str) -> String {
+    let resp = client
+        .post(format!("{base}/v1/tenants"))
+        .bearer_auth(pt)
+        .json(&json!({ "id": id, "name": id, "base_currency": "EUR" }))
+        .send()
+        .await
+        .expect("POST /v1/tenants");
+    assert_eq!(resp.status().as_u16(), 201, "creating {id}");
+    let v: serde_json::Value = resp.json().await.expect("tenant body");
+    v["owner_token"].as_str().expect("owner token").to_owned()
+}
+
+/// `erpd backup --all` over `n` small tenants (provisioned over HTTP at `conc`, as the
+/// foundation bench does), beside the running server. Prints its own table.
+async fn fleet(root: &Path, n: usize, conc: usize) {
+    let data = root.join("fleet");
+    let server = start(&data);
+    let base = server.base.clone();
+    let pt = cli(&data, &["token", "create", "--platform"]);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let load_before = loadavg();
+    let t = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let (client, base, pt) = (&client, &base, &pt);
+            async move { create_tenant(client, base, pt, &format!("fleet-{i:05}")).await }
+        })
+        .buffer_unordered(conc)
+        .collect::<Vec<_>>()
+        .await;
+    let provision = t.elapsed().as_secs_f64();
+    let tenant_bytes: u64 = std::fs::read_dir(data.join("tenants"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let out = root.join("fleet-backups");
+    let load_backup = loadavg();
+    let t = Instant::now();
+    let (summary, _) = cli_full(
+        &data,
+        &["backup", "--all", "--out-dir", out.to_str().unwrap()],
+    );
+    let took = t.elapsed().as_secs_f64();
+    let files = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(files, n, "one backup file per tenant");
+    let copies = metrics_line(&client, &base, "erpd_backup_copies_total").await;
+    println!(
+        "\n`erpd backup --all` over {n} small tenants ({:.1} MiB of tenant files), beside the \
+         running server:\n",
+        tenant_bytes as f64 / 1048576.0
+    );
+    println!("| step | wall | rate | load average before |");
+    println!("| --- | ---: | ---: | --- |");
+    println!(
+        "| provision {n} tenants (`POST /v1/tenants`, concurrency {conc}) | {provision:.1} s | {:.0} tenants/s | {load_before} |",
+        n as f64 / provision
+    );
+    println!(
+        "| `erpd backup --all` (fsync per file) | {took:.1} s | {:.0} tenants/s | {load_backup} |",
+        n as f64 / took
+    );
+    println!("\nCLI summary: {summary}\nserver copies: {copies:?} (the CLI is another process)");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The `name{…} value` lines of one metric from a server's `/metrics`.
+async fn metrics_line(client: &reqwest::Client, base: &str, name: &str) -> Vec<String> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -182,30 +308,17 @@ async fn load(
 
 #[tokio::main]
 async fn main() {
-    let mb: usize = std::env::var("BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let mb = env_usize("BENCH_MB", 100);
+    let fleet_n = env_usize("BENCH_FLEET", 10_000);
+    let fleet_conc = env_usize("BENCH_FLEET_CONCURRENCY", 4).max(1);
     let root = tempfile::tempdir().expect("temp dir");
+    println!("load average at start: {}", loadavg());
     let data = root.path().join("data");
     let server = start(&data);
     let base = server.base.clone();
     let pt = cli(&data, &["token", "create", "--platform"]);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let created: serde_json::Value = client
-        .post(format!("{base}/v1/tenants"))
-        .bearer_auth(&pt)
-        .json(&json!({ "id": "big", "name": "Big", "base_currency": "EUR" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = created["owner_token"]
-        .as_str()
-        .expect("owner token")
-        .to_owned();
+    let token = create_tenant(&client, &base, &pt, "big").await;
     let file = data.join("tenants/big.db");
     fill(&file, mb);
     let size = std::fs::metadata(&file).unwrap().len();
@@ -214,42 +327,59 @@ async fn main() {
     let scratch = root.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
     let copy_to: PathBuf = scratch.join("cp.db");
-    let mut cp = Vec::new();
-    for _ in 0..3 {
-        let _ = std::fs::remove_file(&copy_to);
-        let t = Instant::now();
-        let ok = Command::new("cp")
-            .arg(&file)
-            .arg(&copy_to)
-            .status()
-            .unwrap();
+    // Every timed copy starts with no dirty pages waiting (`sync`): at 1 GB, a copy that
+    // follows another one otherwise pays for the previous one's write-back.
+    let settle = || {
+        let ok = Command::new("sync").status().unwrap();
         assert!(ok.success());
-        cp.push(t.elapsed().as_secs_f64());
-    }
-    // The SQLite part alone, in this process: what erpd uses (VACUUM INTO) and the online
-    // backup API in one step (the alternative considered in docs/DECISIONS.md).
+    };
+    let timed = |out: &mut Vec<f64>, to: &Path, f: &mut dyn FnMut(&Path)| {
+        let _ = std::fs::remove_file(to);
+        settle();
+        let t = Instant::now();
+        f(to);
+        out.push(t.elapsed().as_secs_f64());
+        let _ = std::fs::remove_file(to);
+    };
+    let (mut cp, mut copy_sync, mut online, mut online_sync) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut vacuum, mut backup_api) = (Vec::new(), Vec::new());
+    // Interleaved, so load from other processes hits every method alike.
     for _ in 0..3 {
+        timed(&mut cp, &copy_to, &mut |to| {
+            let ok = Command::new("cp").arg(&file).arg(to).status().unwrap();
+            assert!(ok.success());
+        });
+        timed(&mut copy_sync, &scratch.join("cp-sync.db"), &mut |to| {
+            std::fs::copy(&file, to).unwrap();
+            std::fs::File::open(to).unwrap().sync_all().unwrap();
+        });
+        // erpd's backup copy itself (checkpoint, pinned snapshot, copy_file_range, header
+        // check), without and with fsync, on a connection of this process.
         let src = rusqlite::Connection::open(&file).unwrap();
-        let to = scratch.join("vacuum.db");
-        let _ = std::fs::remove_file(&to);
-        let t = Instant::now();
-        src.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
-            .unwrap();
-        vacuum.push(t.elapsed().as_secs_f64());
-        let to = scratch.join("api.db");
-        let _ = std::fs::remove_file(&to);
-        let t = Instant::now();
-        let mut dst = rusqlite::Connection::open(&to).unwrap();
-        let b = rusqlite::backup::Backup::new(&src, &mut dst).unwrap();
-        b.step(-1).unwrap();
-        drop(b);
-        drop(dst);
-        backup_api.push(t.elapsed().as_secs_f64());
+        for (durable, out) in [(false, &mut online), (true, &mut online_sync)] {
+            timed(out, &scratch.join("online.db"), &mut |to| {
+                let (_, method) =
+                    erpd::tenancy::backup::online_copy(&src, to, durable, || {}).unwrap();
+                assert_eq!(method, erpd::tenancy::backup::CopyMethod::FileCopy);
+            });
+        }
+        // SQLite's own ways: VACUUM INTO (erpd's fallback) and the online backup API in
+        // one step.
+        timed(&mut vacuum, &scratch.join("vacuum.db"), &mut |to| {
+            src.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+                .unwrap();
+        });
+        timed(&mut backup_api, &scratch.join("api.db"), &mut |to| {
+            let mut dst = rusqlite::Connection::open(to).unwrap();
+            let b = rusqlite::backup::Backup::new(&src, &mut dst).unwrap();
+            b.step(-1).unwrap();
+        });
     }
     let mut download = Vec::new();
     let downloaded = scratch.join("download.db");
     for _ in 0..3 {
+        settle();
         let t = Instant::now();
         let resp = client
             .get(format!("{base}/v1/tenants/big/backup"))
@@ -263,15 +393,20 @@ async fn main() {
         download.push(t.elapsed().as_secs_f64());
     }
     let mut cli_backup = Vec::new();
+    let mut cli_methods = Vec::new();
     for _ in 0..3 {
+        settle();
         let t = Instant::now();
-        let path = cli(&data, &["backup", "big"]);
+        let (path, stderr) = cli_full(&data, &["backup", "big"]);
         cli_backup.push(t.elapsed().as_secs_f64());
+        cli_methods.push(stderr.trim().rsplit(' ').next().unwrap_or("?").to_owned());
         let _ = std::fs::remove_file(path);
     }
+    let download_methods = metrics_line(&client, &base, "erpd_backup_copies_total").await;
     let backup_bytes = std::fs::read(&downloaded).unwrap();
     let mut restore = Vec::new();
     for _ in 0..3 {
+        settle();
         let t = Instant::now();
         let resp = client
             .put(format!("{base}/v1/tenants/big/backup"))
@@ -288,10 +423,12 @@ async fn main() {
         let _ = std::fs::remove_file(f.path());
     }
 
+    let load_phase = loadavg();
     let (mut r0, mut w0, _) = load(&client, &base, &pt, &token, 5, false).await;
     let (mut r1, mut w1, n) = load(&client, &base, &pt, &token, 5, true).await;
 
     let (vacuum, backup_api) = (median(vacuum), median(backup_api));
+    let (copy_sync, online, online_sync) = (median(copy_sync), median(online), median(online_sync));
     let (cp, dl, cb, rs) = (
         median(cp),
         median(download),
@@ -302,27 +439,39 @@ async fn main() {
         "tenant file: {mib:.1} MiB (backup download {:.1} MiB)\n",
         backup_bytes.len() as f64 / 1048576.0
     );
-    println!("| operation | median of 3 | MiB/s | ratio to cp |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| operation | median of 3 | MiB/s | MB/s | ratio to cp |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
     for (what, secs) in [
         ("`cp` of the checkpointed file", cp),
+        ("`std::fs::copy` + fsync (in process)", copy_sync),
+        (
+            "erpd's online copy alone (checkpoint + pinned snapshot + copy, in process)",
+            online,
+        ),
+        ("erpd's online copy + fsync (in process)", online_sync),
         ("`VACUUM INTO` alone (SQLite, in process)", vacuum),
         (
             "backup API `step(-1)` alone (SQLite, in process)",
             backup_api,
         ),
-        ("`GET …/backup` (VACUUM INTO + stream + write)", dl),
-        ("`erpd backup ID` (VACUUM INTO + fsync, new process)", cb),
+        ("`GET …/backup` (online copy + stream + write)", dl),
+        ("`erpd backup ID` (online copy + fsync, new process)", cb),
         ("`PUT …/backup` (upload, checks, swap)", rs),
     ] {
         println!(
-            "| {what} | {:.0} ms | {:.0} | {:.1}× |",
+            "| {what} | {:.0} ms | {:.0} | {:.0} | {:.1}× |",
             secs * 1000.0,
             mib / secs,
+            size as f64 / 1e6 / secs,
             secs / cp
         );
     }
-    println!("\nother requests of the same tenant, 5 s each (ms):\n");
+    println!(
+        "\nhow the copies were made: HTTP downloads {download_methods:?}, CLI {cli_methods:?}"
+    );
+    println!(
+        "\nother requests of the same tenant, 5 s each (ms; load average before: {load_phase}):\n"
+    );
     println!(
         "| phase | reads | read p50 | read p99 | read max | writes | write p50 | write p99 | write max |"
     );
@@ -343,4 +492,11 @@ async fn main() {
         );
     }
     drop(server);
+    // Free the big tenant's gigabytes before the fleet run.
+    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir_all(&data);
+    if fleet_n > 0 {
+        fleet(root.path(), fleet_n, fleet_conc).await;
+    }
+    println!("\nload average at the end: {}", loadavg());
 }

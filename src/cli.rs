@@ -197,7 +197,8 @@ pub struct MigrateArgs {
     /// Say what would be migrated; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Migrate the first N tenants first and stop if one of them fails.
+    /// Migrate the first N tenants (in id order) first; the first of them that fails stops
+    /// the run before any other tenant is touched.
     #[arg(long, value_name = "N")]
     pub canary: Option<usize>,
     /// Put back the snapshot taken before each selected tenant's last migration (server

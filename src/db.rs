@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
+/// How long a statement waits for another connection's lock before `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How connections to one file are made and bounded. Shared by every tenant pool.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
@@ -79,7 +82,7 @@ fn apply_pragmas(conn: &Connection, opts: &DbOptions) -> rusqlite::Result<()> {
     } else {
         "NORMAL"
     };
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
          PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY;",
@@ -206,6 +209,27 @@ impl Db {
         .await
     }
 
+    /// Run `f` on a pooled connection (no transaction, no statement time limit) holding
+    /// this file's writer lock. `f` gets the lock as a [`WriterLock`] and drops it as soon
+    /// as writers may continue: an online backup needs writers held off only while it
+    /// checkpoints and pins its snapshot, not while it copies.
+    pub async fn with_writer_lock<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection, WriterLock) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let lock = WriterLock {
+            _guard: self.writer.clone().lock_owned().await,
+        };
+        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let pool = self.pool.clone();
+        blocking(move || {
+            let conn = pool.get().map_err(busy)?;
+            f(&conn, lock)
+        })
+        .await
+    }
+
     /// Blocking: checkpoint the WAL into the main file and truncate it. Used on eviction
     /// and shutdown so the closed file is complete on its own.
     pub fn checkpoint_blocking(&self) -> Result<()> {
@@ -213,6 +237,12 @@ impl Db {
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// This process's writer lock on one file, held until dropped (see
+/// [`Db::with_writer_lock`]).
+pub struct WriterLock {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 fn with_deadline<T>(

@@ -1,7 +1,8 @@
 //! `erpd backup ID [--out FILE]`, `erpd backup --all [--out-dir DIR]` and
 //! `erpd restore ID FILE`.
 //!
-//! Backups work beside a running server (a backup is one SQLite read transaction);
+//! Backups work beside a running server (a backup is a copy under one SQLite read
+//! transaction);
 //! restore moves files, so it refuses while a server serves the data directory.
 
 use std::path::Path;
@@ -32,7 +33,12 @@ pub async fn backup(cli: &Cli, args: &BackupArgs) -> anyhow::Result<ExitCode> {
             .backup_to(&id, &dest, true, &actor)
             .await
             .with_context(|| format!("backing up {id}"))?;
-        eprintln!("{id}: {} bytes in {} ms", info.bytes, info.took.as_millis());
+        eprintln!(
+            "{id}: {} bytes in {} ms ({})",
+            info.bytes,
+            info.took.as_millis(),
+            info.method.label()
+        );
         println!("{}", info.path.display());
         return Ok(ExitCode::SUCCESS);
     }

@@ -20,27 +20,36 @@ pub async fn migrate(cli: &Cli, args: &MigrateArgs) -> anyhow::Result<ExitCode> 
     let mut ids = selected(&tenancy, &args.selection).await?;
     if args.rollback {
         super::require_offline(&tenancy.layout)?;
-        let results = for_each(&tenancy, ids, "rolling back", rollback_one).await;
+        // Over the fleet, a tenant whose last migration did not complete (failed, or none
+        // recorded) has nothing to roll back; asked for by id, that is an error.
+        let op = if args.selection.all {
+            rollback_if_done
+        } else {
+            rollback_one
+        };
+        let results = for_each(&tenancy, ids, "rolling back", op, false).await;
         return report(&results, "migrate --rollback");
     }
     if args.dry_run {
-        let results = for_each(&tenancy, ids, "planning", plan_one).await;
+        let results = for_each(&tenancy, ids, "planning", plan_one, false).await;
         return report(&results, "migrate --dry-run");
     }
     let mut results = Vec::new();
     if let Some(n) = args.canary {
         let rest = ids.split_off(n.min(ids.len()));
-        results = for_each(&tenancy, ids, "canary", migrate_one).await;
+        let canaries = ids.len();
+        // The first failing canary stops everything, the canaries after it included.
+        results = for_each(&tenancy, ids, "canary", migrate_one, true).await;
         if results.iter().any(|(_, r)| r.is_err()) {
             println!(
                 "a canary tenant failed: the other {} tenants were not migrated",
-                rest.len()
+                rest.len() + canaries - results.len()
             );
             return report(&results, "migrate (canary)");
         }
         ids = rest;
     }
-    results.extend(for_each(&tenancy, ids, "migrating", migrate_one).await);
+    results.extend(for_each(&tenancy, ids, "migrating", migrate_one, false).await);
     report(&results, "migrate")
 }
 
@@ -65,7 +74,7 @@ fn plan_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
 pub async fn check(cli: &Cli, sel: &Selection) -> anyhow::Result<ExitCode> {
     let tenancy = super::tenancy(cli).await?;
     let ids = selected(&tenancy, sel).await?;
-    let results = for_each(&tenancy, ids, "checking", check_one).await;
+    let results = for_each(&tenancy, ids, "checking", check_one, false).await;
     report(&results, "check")
 }
 
@@ -93,6 +102,7 @@ async fn for_each(
     ids: Vec<TenantId>,
     verb: &'static str,
     op: fn(&Tenancy, &TenantId) -> Result<String>,
+    stop_at_first_failure: bool,
 ) -> Vec<Outcome> {
     let bar = ProgressBar::new(ids.len() as u64);
     bar.set_style(
@@ -107,11 +117,15 @@ async fn for_each(
         let r = db::blocking(move || op(&t, &tid))
             .await
             .map_err(|e| e.to_string());
+        let failed = r.is_err();
         if let Err(e) = &r {
             bar.println(format!("{id}: FAILED: {e}"));
         }
         out.push((id, r));
         bar.inc(1);
+        if failed && stop_at_first_failure {
+            break;
+        }
     }
     bar.finish_and_clear();
     out
@@ -153,18 +167,30 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
         return Err(anyhow::anyhow!("not an erpd tenant file").into());
     }
     let msg = match schema::tenant_state(&conn)? {
-        SchemaState::Current => format!("up to date (schema {})", schema::tenant_target_version()),
+        SchemaState::Current => {
+            finish_interrupted(tenancy, id, schema::file_version(&conn)?)?;
+            format!("up to date (schema {})", schema::tenant_target_version())
+        }
         SchemaState::Pending { found, target } => {
             // A consistent snapshot first, so a migration that goes wrong can be undone
             // with `erpd migrate --rollback ID` (under a binary of the old schema).
-            let snapshot = tenancy.layout.backups_dir().join(format!(
-                "{id}-pre-v{target}-{}.db",
-                crate::clock::file_stamp()
-            ));
+            let snapshot = snapshot_path(tenancy, id, target);
             let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
             let snap = snapshot.display().to_string();
-            store::set_migration_status(&platform, id, found, target, "pending", None, None)?;
+            // `pending` names the snapshot, so a run killed at any later point leaves a
+            // row that a re-run completes and a rollback can use.
             let migrated = crate::tenancy::backup::vacuum_into(&conn, &snapshot, true)
+                .and_then(|_| {
+                    store::set_migration_status(
+                        &platform,
+                        id,
+                        found,
+                        target,
+                        "pending",
+                        Some(&snap),
+                        None,
+                    )
+                })
                 .and_then(|_| schema::migrate_tenant(&mut conn));
             match migrated {
                 Ok(to) => {
@@ -180,6 +206,9 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
                     format!("migrated {found} -> {to} (snapshot {snap})")
                 }
                 Err(e) => {
+                    // The migration rolled back and left the file as it was: its
+                    // snapshot is of no use, and a re-run takes a new one.
+                    let _ = std::fs::remove_file(&snapshot);
                     let why = e.to_string();
                     store::set_migration_status(
                         &platform,
@@ -199,6 +228,45 @@ fn migrate_one(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
     let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
     store::set_schema_version(&platform, id, version)?;
     Ok(msg)
+}
+
+/// A run killed between a migration's commit and its `done` left the row `pending`
+/// although the file is at the target version: the file is the truth, so say `done`.
+fn finish_interrupted(tenancy: &Tenancy, id: &TenantId, version: i64) -> Result<()> {
+    let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
+    if let Some((from, to, status, _)) = store::migration_status(&platform, id)?
+        && status == "pending"
+        && to == version
+    {
+        store::set_migration_status(&platform, id, from, to, "done", None, None)?;
+    }
+    Ok(())
+}
+
+/// `backups/<id>-pre-v<target>-<stamp>.db`, with `-<n>` added when a run in the same
+/// second already took that name.
+fn snapshot_path(tenancy: &Tenancy, id: &TenantId, target: i64) -> std::path::PathBuf {
+    let dir = tenancy.layout.backups_dir();
+    let stem = format!("{id}-pre-v{target}-{}", crate::clock::file_stamp());
+    let first = dir.join(format!("{stem}.db"));
+    if !first.exists() {
+        return first;
+    }
+    (1..)
+        .map(|n| dir.join(format!("{stem}-{n}.db")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
+/// `rollback_one` for `--rollback --all`: a tenant whose last recorded migration is not
+/// `done` is skipped, not failed (a failed migration changed nothing).
+fn rollback_if_done(tenancy: &Tenancy, id: &TenantId) -> Result<String> {
+    let platform = db::open_connection(&tenancy.layout.platform_db(), &tenancy.opts)?;
+    match store::migration_status(&platform, id)? {
+        Some((_, _, status, _)) if status == "done" => rollback_one(tenancy, id),
+        Some((_, _, status, _)) => Ok(format!("nothing to roll back (last migration: {status})")),
+        None => Ok("nothing to roll back (no migration recorded)".into()),
+    }
 }
 
 /// Put back the snapshot taken before the tenant's last completed migration. The current

@@ -1,8 +1,10 @@
 //! Online backup and validated restore of one tenant file, shared by the API and the CLI.
 //!
-//! Backup is `VACUUM INTO` a new file on a connection of the tenant's own pool: one read
-//! transaction, so the copy is transactionally consistent while writers carry on (WAL), and
-//! the output is a single compacted file with no `-wal` to carry along.
+//! Backup copies the main file under a read transaction pinned to it after a full
+//! checkpoint (see [`online_copy`]): transactionally consistent while writers carry on
+//! (into the WAL), at file-copy speed, and a single file with no `-wal` to carry along.
+//! When the WAL cannot be emptied first, it falls back to `VACUUM INTO` (one read
+//! transaction too, about ten times slower).
 //!
 //! Restore never touches the live file until the very end. The upload is staged as a
 //! `.partial` beside the tenant files, checked (SQLite header and size, `integrity_check`,
@@ -35,6 +37,7 @@ pub struct BackupInfo {
     pub path: PathBuf,
     pub bytes: u64,
     pub took: Duration,
+    pub method: CopyMethod,
 }
 
 /// What a validated restore file carries (read from its identity row).
@@ -82,15 +85,16 @@ impl Tenancy {
         // Holding the handle keeps a concurrent restore or delete from moving the file
         // away under the copy (they wait for every handle to drop).
         let handle = self.pools.get(id).await?;
-        let pool = handle.db.clone_pool();
         let to = dest.to_owned();
         let started = Instant::now();
-        let bytes = db::blocking(move || {
-            let conn = pool.get()?;
-            vacuum_into(&conn, &to, durable)
-        })
-        .await?;
+        let (bytes, method) = handle
+            .db
+            .with_writer_lock(move |conn, writers| {
+                online_copy(conn, &to, durable, || drop(writers))
+            })
+            .await?;
         drop(handle);
+        metrics::counter!("erpd_backup_copies_total", "method" => method.label()).increment(1);
         let took = started.elapsed();
         let (tid, a, at) = (id.clone(), actor.clone(), crate::clock::now_rfc3339());
         let file = dest.display().to_string();
@@ -111,11 +115,12 @@ impl Tenancy {
             })
             .await?;
         self.registry.put(updated);
-        tracing::info!(tenant = %id, bytes, took_ms = took.as_millis() as u64, "tenant backed up");
+        tracing::info!(tenant = %id, bytes, took_ms = took.as_millis() as u64, method = method.label(), "tenant backed up");
         Ok(BackupInfo {
             path: dest.to_owned(),
             bytes,
             took,
+            method,
         })
     }
 
@@ -270,10 +275,145 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
+/// How long a backup's checkpoint may wait for readers (with this process's writers held
+/// off) before the backup falls back to `VACUUM INTO`, which needs no checkpoint.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(500);
+
+/// Which way an online backup copied the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyMethod {
+    /// The main file, byte for byte, under a read transaction pinned to it.
+    FileCopy,
+    /// `VACUUM INTO`, when the WAL could not be emptied first.
+    VacuumInto,
+}
+
+impl CopyMethod {
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::FileCopy => "file_copy",
+            Self::VacuumInto => "vacuum_into",
+        }
+    }
+}
+
+/// Blocking: a consistent copy of `conn`'s database at `dest`, at near file-copy speed.
+///
+/// 1. `wal_checkpoint(TRUNCATE)` (callers hold their process's writer lock, so it is not
+///    starved): every committed page is in the main file and the WAL is empty.
+/// 2. A read transaction starts on `conn`. With the WAL fully backfilled, SQLite's reader
+///    takes WAL read-lock 0 ("read the database file, ignore the WAL"), and no checkpoint,
+///    in any process, writes the main file while a read-lock-0 reader exists: backfilling
+///    needs an exclusive lock on that slot (wal.c, `walCheckpoint`). Its snapshot *is* the
+///    main file.
+/// 3. `unlock_writers` runs: writers carry on, into the WAL only.
+/// 4. The `-wal` is checked to be still empty *after* the snapshot began. That proves no
+///    commit slipped in between 1 and 2 (e.g. from another process), because an empty WAL
+///    cannot be emptied again while a reader holds any other read lock. Otherwise the main
+///    file might not equal the snapshot, and `VACUUM INTO` copies instead.
+/// 5. The main file is copied (`copy_file_range` on Linux), the read transaction ends, the
+///    copy's header and size are checked.
+///
+/// The copy goes to a scratch name and is renamed to `dest` when complete (and fsync'd
+/// first when `durable`).
+pub fn online_copy(
+    conn: &Connection,
+    dest: &Path,
+    durable: bool,
+    unlock_writers: impl FnOnce(),
+) -> Result<(u64, CopyMethod)> {
+    let source = conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("online backup of a database without a file"))?;
+    let mut method = CopyMethod::VacuumInto;
+    let bytes = write_atomically(dest, durable, |scratch| {
+        let pinned = pin_main_file(conn, &source);
+        unlock_writers();
+        match pinned? {
+            Some(snapshot) => {
+                let expected = std::fs::metadata(&source)?.len();
+                let copied = std::fs::copy(&source, scratch)?;
+                drop(snapshot);
+                // The source cannot change under the snapshot, so this guards against a
+                // short copy (I/O), not against SQLite: a whole file of the same length
+                // whose header agrees with that length.
+                if copied != expected {
+                    return Err(anyhow::anyhow!(
+                        "copied {copied} bytes of {expected} from {}",
+                        source.display()
+                    )
+                    .into());
+                }
+                check_header(scratch).map_err(|why| {
+                    anyhow::anyhow!("the copy of {} is not whole: {why}", source.display())
+                })?;
+                method = CopyMethod::FileCopy;
+                Ok(())
+            }
+            None => vacuum(conn, scratch),
+        }
+    })?;
+    Ok((bytes, method))
+}
+
+/// Steps 1, 2 and 4 of [`online_copy`]: `Some(read transaction)` when the main file is
+/// the snapshot and will not change until the transaction ends; `None` when a plain copy
+/// would not be consistent (readers kept the checkpoint from finishing, or a commit came
+/// in between).
+fn pin_main_file<'c>(
+    conn: &'c Connection,
+    source: &Path,
+) -> Result<Option<rusqlite::Transaction<'c>>> {
+    conn.busy_timeout(CHECKPOINT_WAIT)?;
+    let checkpoint = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    });
+    // Back to what every erpd connection runs with.
+    conn.busy_timeout(db::BUSY_TIMEOUT)?;
+    // (busy, frames left in the WAL): anything but (0, 0) means not fully checkpointed
+    // (-1 when the file is not in WAL mode at all).
+    if checkpoint? != (0, 0) {
+        tracing::debug!("backup checkpoint incomplete; falling back to VACUUM INTO");
+        return Ok(None);
+    }
+    let tx = conn.unchecked_transaction()?;
+    // A deferred transaction takes its snapshot (and its WAL read lock) at the first read.
+    tx.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+    let mut wal = source.as_os_str().to_owned();
+    wal.push("-wal");
+    if !std::fs::metadata(PathBuf::from(wal)).is_ok_and(|m| m.len() == 0) {
+        tracing::debug!("a commit came in before the backup's snapshot; VACUUM INTO");
+        return Ok(None);
+    }
+    Ok(Some(tx))
+}
+
 /// Blocking: `VACUUM INTO` (one read transaction: a consistent snapshot) a scratch name
 /// beside `dest`, then rename it to `dest`, so a backup file is whole whenever it has its
 /// name. Returns the copy's size. A failed copy is removed.
 pub fn vacuum_into(conn: &Connection, dest: &Path, durable: bool) -> Result<u64> {
+    write_atomically(dest, durable, |scratch| vacuum(conn, scratch))
+}
+
+fn vacuum(conn: &Connection, to: &Path) -> Result<()> {
+    let target = to
+        .to_str()
+        .ok_or_else(|| Error::bad_request("the backup path is not valid UTF-8"))?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    Ok(())
+}
+
+/// Blocking: `write` fills a fresh scratch path beside `dest`, which is then (fsync'd when
+/// `durable`, as SQLite does not fsync a `VACUUM INTO` target) renamed to `dest`; a
+/// failure removes the scratch file. `dest` must not exist. Returns the file's size.
+fn write_atomically(
+    dest: &Path,
+    durable: bool,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<u64> {
     if dest.exists() {
         return Err(Error::Conflict(format!(
             "{} already exists",
@@ -287,13 +427,9 @@ pub fn vacuum_into(conn: &Connection, dest: &Path, durable: bool) -> Result<u64>
         layout::PARTIAL_SUFFIX
     ));
     let scratch = PathBuf::from(scratch);
-    let target = scratch
-        .to_str()
-        .ok_or_else(|| Error::bad_request("the backup path is not valid UTF-8"))?;
     let copied = (|| -> Result<u64> {
-        conn.execute("VACUUM INTO ?1", [target])?;
+        write(&scratch)?;
         if durable {
-            // SQLite does not fsync a VACUUM INTO target.
             std::fs::File::open(&scratch)?.sync_all()?;
         }
         std::fs::rename(&scratch, dest)?;
@@ -516,6 +652,100 @@ mod tests {
         provision::provision(&layout, &template, &new, "2026-11-27T00:00:00Z", None).unwrap();
         let path = layout.tenant_file(&new.id);
         (layout, path)
+    }
+
+    /// A WAL-mode file with `rows` rows of 4 KB, the last ones still in the WAL.
+    fn busy_file(dir: &Path, rows: i64) -> (PathBuf, Connection) {
+        let path = dir.join("t.db");
+        let conn = db::create_connection(&path, &DbOptions::default()).unwrap();
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint=0; CREATE TABLE t (x INTEGER PRIMARY KEY, b BLOB);",
+        )
+        .unwrap();
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+             INSERT INTO t SELECT i, randomblob(4000) FROM n",
+            [rows],
+        )
+        .unwrap();
+        (path, conn)
+    }
+
+    fn rows_and_integrity(path: &Path) -> (i64, String) {
+        let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let n = c
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        let ok = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        (n, ok)
+    }
+
+    /// The claim `online_copy` rests on: once the WAL is checkpointed and a read
+    /// transaction has begun, commits go to the WAL only and no checkpoint of any mode
+    /// writes the main file until that transaction ends, so the copied main file is
+    /// exactly the snapshot.
+    #[test]
+    fn writes_during_a_file_copy_backup_stay_out_of_the_main_file_and_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, conn) = busy_file(dir.path(), 300);
+        let writer = db::open_connection(&path, &DbOptions::default()).unwrap();
+        let dest = dir.path().join("copy.db");
+
+        let (bytes, method) = online_copy(&conn, &dest, true, || {
+            let main_before = std::fs::read(&path).unwrap();
+            writer
+                .execute("INSERT INTO t VALUES (-1, x'00')", [])
+                .unwrap();
+            writer.busy_timeout(Duration::from_millis(50)).unwrap();
+            for mode in ["PASSIVE", "FULL", "RESTART", "TRUNCATE"] {
+                let _ = writer.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+            }
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                main_before,
+                "a checkpoint wrote the main file under the pinned snapshot"
+            );
+        })
+        .unwrap();
+
+        assert_eq!(method, CopyMethod::FileCopy);
+        assert_eq!(bytes, std::fs::metadata(&dest).unwrap().len());
+        assert_eq!(
+            rows_and_integrity(&dest),
+            (300, "ok".into()),
+            "the copy is the state before the write"
+        );
+        let seen: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 301, "the write itself committed");
+        assert!(
+            !std::fs::read_dir(dir.path()).unwrap().flatten().any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .ends_with(layout::PARTIAL_SUFFIX)),
+            "no scratch file is left"
+        );
+    }
+
+    #[test]
+    fn a_reader_that_keeps_the_wal_busy_makes_the_backup_fall_back_to_vacuum_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, conn) = busy_file(dir.path(), 50);
+        // A reader whose snapshot includes WAL frames: the WAL cannot be restarted.
+        let reader = db::open_connection(&path, &DbOptions::default()).unwrap();
+        let tx = reader.unchecked_transaction().unwrap();
+        tx.query_row("SELECT count(*) FROM t", [], |_| Ok(()))
+            .unwrap();
+        let dest = dir.path().join("copy.db");
+
+        let (_, method) = online_copy(&conn, &dest, false, || {}).unwrap();
+
+        assert_eq!(method, CopyMethod::VacuumInto);
+        assert_eq!(rows_and_integrity(&dest), (50, "ok".into()));
+        drop(tx);
     }
 
     #[test]

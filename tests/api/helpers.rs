@@ -202,6 +202,10 @@ impl TestApp {
         run_cli(&self.data_dir, args)
     }
 
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+        run_cli_with_env(&self.data_dir, args, env)
+    }
+
     /// kill -9 the server and reap it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -551,6 +555,12 @@ impl CliOutput {
 
 /// `erpd --data-dir <data_dir> <args…>`, bounded by [`CLI_TIMEOUT`].
 pub fn run_cli(data_dir: &Path, args: &[&str]) -> CliOutput {
+    run_cli_with_env(data_dir, args, &[])
+}
+
+/// `erpd --data-dir <data_dir> <args…>` started in the background (output piped), with
+/// extra environment variables set after the `ERPD_*` ones are cleared.
+pub fn spawn_cli_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(erpd_bin());
     cmd.arg("--data-dir")
         .arg(data_dir)
@@ -559,7 +569,13 @@ pub fn run_cli(data_dir: &Path, args: &[&str]) -> CliOutput {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     clear_erpd_env(&mut cmd);
-    let mut child = cmd.spawn().expect("spawning the erpd CLI");
+    cmd.envs(env.iter().copied());
+    cmd.spawn().expect("spawning the erpd CLI")
+}
+
+/// [`run_cli`] with extra environment variables (set after the `ERPD_*` ones are cleared).
+pub fn run_cli_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let mut child = spawn_cli_with_env(data_dir, args, env);
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out_reader = std::thread::spawn(move || {

@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod demo;
 mod fixtures;
+mod fleet;
 mod helpers;
 mod identity;
 mod invariants;

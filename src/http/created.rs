@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use serde_json::Value as Json;
 
 use super::scope::Scope;
@@ -26,7 +26,7 @@ pub async fn create_once<F>(
     work: F,
 ) -> Result<Response>
 where
-    F: FnOnce(&Transaction, &Scope, &BTreeSet<String>) -> Result<(Json, String)> + Send + 'static,
+    F: FnOnce(&Connection, &Scope, &BTreeSet<String>) -> Result<(Json, String)> + Send + 'static,
 {
     let key = idempotency::key(headers)?;
     let fingerprint = idempotency::fingerprint("POST", path, request);

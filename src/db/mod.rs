@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use scheduled_thread_pool::ScheduledThreadPool;
 use tokio::sync::{Mutex, Semaphore};
 use tracing::Span;
 
 use crate::error::{Error, Result};
+
+mod group;
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -126,8 +128,11 @@ pub struct Db {
     pool: Pool,
     /// Bounds concurrent blocking work on this file (readers and the writer).
     permits: Arc<Semaphore>,
-    /// Serialises writers in async land, so they never contend inside SQLite.
+    /// Held by the group-commit leader while it runs a batch (and by an online backup):
+    /// writers never contend inside SQLite.
     writer: Arc<Mutex<()>>,
+    /// The queue of writes waiting for the next group commit.
+    group: group::Writer,
     statement_timeout: Duration,
 }
 
@@ -136,6 +141,7 @@ impl Db {
         Self {
             permits: Arc::new(Semaphore::new(opts.max_connections as usize)),
             writer: Arc::new(Mutex::new(())),
+            group: group::Writer::default(),
             statement_timeout: opts.statement_timeout,
             pool,
         }
@@ -156,7 +162,7 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let _permit = self.permits.acquire().await.map_err(|e| closed(&e))?;
         let pool = self.pool.clone();
         let limit = self.statement_timeout;
         blocking(move || {
@@ -171,26 +177,21 @@ impl Db {
         .await
     }
 
-    /// Run `f` in a `BEGIN IMMEDIATE` transaction, committed when `f` returns `Ok`.
+    /// Run `f` in a `BEGIN IMMEDIATE` transaction, committed when `f` returns `Ok` (and
+    /// rolled back when it returns `Err`). Writes arriving together share one commit
+    /// (see [`group`]); `f` returns only once its commit is durable.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let _writer = self.writer.clone().lock_owned().await;
-        let _permit = self.permits.acquire().await.map_err(closed)?;
-        let pool = self.pool.clone();
-        let limit = self.statement_timeout;
-        blocking(move || {
-            let conn = pool.get().map_err(busy)?;
-            with_deadline(&conn, limit, |conn| {
-                let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-                let out = f(&tx)?;
-                tx.commit()?;
-                Ok(out)
-            })
-        })
-        .await
+        let target = group::Target {
+            pool: self.pool.clone(),
+            permits: self.permits.clone(),
+            lock: self.writer.clone(),
+            statement_timeout: self.statement_timeout,
+        };
+        self.group.write(&target, f).await
     }
 
     /// Run `f` with a plain connection (no transaction): checkpoints, `quick_check`.
@@ -199,7 +200,7 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let _permit = self.permits.acquire().await.map_err(|e| closed(&e))?;
         let pool = self.pool.clone();
         let limit = self.statement_timeout;
         blocking(move || {
@@ -221,7 +222,7 @@ impl Db {
         let lock = WriterLock {
             _guard: self.writer.clone().lock_owned().await,
         };
-        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let _permit = self.permits.acquire().await.map_err(|e| closed(&e))?;
         let pool = self.pool.clone();
         blocking(move || {
             let conn = pool.get().map_err(busy)?;
@@ -266,7 +267,7 @@ fn busy(e: r2d2::Error) -> Error {
     }
 }
 
-fn closed(_: tokio::sync::AcquireError) -> Error {
+fn closed(_: &tokio::sync::AcquireError) -> Error {
     Error::Unavailable {
         detail: "tenant is closing".into(),
         retry_after_secs: 1,
@@ -388,5 +389,181 @@ mod tests {
             h.await.unwrap().unwrap();
         }
         assert_eq!(queued.await.unwrap().unwrap(), 1);
+    }
+
+    async fn count(db: &Db) -> i64 {
+        db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_queued_behind_a_running_one_share_one_commit() {
+        let (_dir, db) = temp_db();
+        let db = Arc::new(db);
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .await
+            .unwrap();
+        let commits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let hook = |commits: Arc<std::sync::atomic::AtomicUsize>| {
+            move || {
+                commits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                false
+            }
+        };
+        // The first write holds its batch open until released...
+        let first = tokio::spawn({
+            let (db, commits) = (db.clone(), commits.clone());
+            async move {
+                db.write(move |c| {
+                    c.commit_hook(Some(hook(commits)))?;
+                    c.execute("INSERT INTO t VALUES (0)", [])?;
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        while started_rx.try_recv().is_err() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // ...while ten more queue up: they run together in the next transaction.
+        let mut rest = Vec::new();
+        for i in 1..=10 {
+            let (db, commits) = (db.clone(), commits.clone());
+            rest.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.commit_hook(Some(hook(commits)))?;
+                    c.execute("INSERT INTO t VALUES (?1)", [i])?;
+                    // Each write sees the ones queued before it.
+                    Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+            }));
+        }
+        for _ in 0..500 {
+            if db.group.queued() == 10 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(db.group.queued(), 10);
+        release_tx.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let mut seen = Vec::new();
+        for r in rest {
+            seen.push(r.await.unwrap().unwrap());
+        }
+        seen.sort();
+        assert_eq!(seen, (2..=11).collect::<Vec<i64>>());
+        assert_eq!(count(&db).await, 11);
+        assert_eq!(
+            commits.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "one commit for the first write, one for the ten"
+        );
+        db.write(|c| {
+            c.commit_hook(None::<fn() -> bool>)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_panicking_write_in_a_batch_takes_back_only_its_own_work() {
+        let (_dir, db) = temp_db();
+        let db = Arc::new(db);
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..60i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", [i])?;
+                    match i % 10 {
+                        3 => Err(Error::Conflict("refused".into())),
+                        7 => panic!("write {i} panics"),
+                        _ => Ok(i),
+                    }
+                })
+                .await
+            }));
+        }
+        let mut ok = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(i) => ok.push(i),
+                Err(e) => assert!(matches!(e, Error::Conflict(_) | Error::Other(_)), "{e:?}"),
+            }
+        }
+        ok.sort();
+        let stored: Vec<i64> = db
+            .read(|c| {
+                let mut s = c.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, ok);
+        assert_eq!(ok.len(), 48);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_write_loses_nothing_that_was_acknowledged() {
+        let (_dir, db) = temp_db();
+        let db = Arc::new(db);
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..40i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", [i])?;
+                    if i % 13 == 5 {
+                        // A runaway write: the time limit interrupts it, and SQLite rolls
+                        // back the whole transaction it shared.
+                        c.execute(
+                            "INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n) \
+                             SELECT -i FROM n",
+                            [],
+                        )?;
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        let mut ok = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(i) => ok.push(i),
+                Err(e) => assert_eq!(
+                    e.status(),
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "{e:?}"
+                ),
+            }
+        }
+        ok.sort();
+        let stored: Vec<i64> = db
+            .read(|c| {
+                let mut s = c.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, ok, "exactly the acknowledged writes are stored");
+        // Batch-mates of a runaway write fail with it (retryable 503); the rest commit.
+        assert!(!ok.is_empty() && ok.iter().all(|i| i % 13 != 5), "{ok:?}");
     }
 }

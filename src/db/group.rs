@@ -202,7 +202,7 @@ fn run_batch(t: &Target, jobs: Vec<Job>) {
     let mut pending: Vec<Finish> = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
     loop {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "could not begin a write transaction");
             let storage_full = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
             // Run nothing outside a transaction: the rest are told to retry.
@@ -232,7 +232,7 @@ fn run_batch(t: &Target, jobs: Vec<Job>) {
         if restart {
             continue;
         }
-        let lost = match conn.execute_batch("COMMIT") {
+        let lost = match control(&conn, "COMMIT") {
             Ok(()) => None,
             Err(e) => {
                 tracing::error!(error = %e, "a group commit failed");
@@ -248,9 +248,16 @@ fn run_batch(t: &Target, jobs: Vec<Job>) {
     }
 }
 
+/// Run one of the fixed transaction-control statements (prepared once per connection:
+/// they run several times per write).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 /// Run `f` inside a savepoint: released on `Ok`, rolled back on `Err` or panic.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT erpd_write")?;
+    control(conn, "SAVEPOINT erpd_write")?;
     let out = match std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(out) => out,
         Err(panic) => {
@@ -266,9 +273,9 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
         // SQLite already rolled everything back; there is no savepoint left.
         return out;
     }
-    match &out {
-        Ok(_) => conn.execute_batch("RELEASE erpd_write")?,
-        Err(_) => conn.execute_batch("ROLLBACK TO erpd_write; RELEASE erpd_write")?,
+    if out.is_err() {
+        control(conn, "ROLLBACK TO erpd_write")?;
     }
+    control(conn, "RELEASE erpd_write")?;
     out
 }

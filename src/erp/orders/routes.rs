@@ -170,15 +170,13 @@ async fn act(
     require(&caller.principal, side.entity.name, action)?;
     let body: Map<String, Json> = optional_body(&body)?;
     let scope = Scope::new(&state, &caller);
-    let scope = std::sync::Arc::new(scope);
-    let (writer_scope, order) = (scope.clone(), id.clone());
-    caller
+    let v = caller
         .tenant
         .db
         .write(move |tx| {
             let settings = settings::enabled(tx)?;
             let cx = Cx {
-                scope: &writer_scope,
+                scope: &scope,
                 settings: &settings,
             };
             match action {
@@ -186,19 +184,13 @@ async fn act(
                     if let Some(k) = body.keys().next() {
                         return Err(Error::invalid(k, "unknown field"));
                     }
-                    flow::confirm(tx, side, &cx, &order)
+                    flow::confirm(tx, side, &cx, &id)?
                 }
-                "cancel" => flow::cancel(tx, side, &cx, &order),
-                _ => flow::move_stock(tx, side, &cx, &order, &body),
+                "cancel" => flow::cancel(tx, side, &cx, &id)?,
+                _ => flow::move_stock(tx, side, &cx, &id, &body)?,
             }
+            load(tx, side, &scope, &id)
         })
-        .await?;
-    // The response is read after the commit, outside the tenant's single writer (the
-    // write is durable; a later write may already show in it).
-    let v = caller
-        .tenant
-        .db
-        .read(move |c| load(c, side, &scope, &id))
         .await?;
     Ok(with_etag(StatusCode::OK, v))
 }

@@ -43,12 +43,13 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     if demo {
         let (token, draft) = demo_token(&state).await?;
         let base = format!("http://{addr}/v1/t/demo");
-        let auth = "-H \"Authorization: Bearer $TOKEN\"";
+        // The owner token is in every line, so each can be pasted as it is; it is also
+        // printed alone on the last line, like every secret erpd prints.
+        let auth = format!("-H 'Authorization: Bearer {token}'");
         writeln!(
             out,
             "\nThe demo tenant is ready: warehouses, products, customers, suppliers, stock, \
-             and orders and invoices in every state.\nPut the owner token (the last line below) \
-             in TOKEN, then try:\n"
+             and orders and invoices in every state. Try:\n"
         )?;
         writeln!(out, "  curl -s {auth} {base}/sales-orders")?;
         if let Some(id) = draft {

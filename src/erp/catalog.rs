@@ -63,6 +63,13 @@ pub static PRICE_LISTS: Entity = Entity {
 /// Scale of quantities in SQLite (10^-6).
 pub const QTY_SCALE: u32 = 6;
 
+/// A stored quantity as its decimal string (`"2.5"`, no trailing zeros).
+pub fn qty_str(q: i64) -> String {
+    crate::access::values::from_scaled(q, QTY_SCALE)
+        .normalize()
+        .to_string()
+}
+
 /// Scale of exchange rates in SQLite (10^-9).
 pub const RATE_SCALE: u32 = 9;
 

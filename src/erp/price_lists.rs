@@ -11,7 +11,7 @@ use rusqlite::{Connection, named_params};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value as Json, json};
 
-use super::catalog::{PRICE_LISTS, QTY_SCALE};
+use super::catalog::{PRICE_LISTS, QTY_SCALE, qty_str};
 use crate::access::query;
 use crate::access::store;
 use crate::access::values::{from_scaled, to_scaled};
@@ -149,7 +149,7 @@ fn load_items(
     let rows = stmt.query_map(named_params! { ":id": list_id }, |r| {
         Ok(json!({
             "product_id": r.get::<_, String>(0)?,
-            "min_quantity": from_scaled(r.get(1)?, QTY_SCALE).normalize().to_string(),
+            "min_quantity": qty_str(r.get(1)?),
             "unit_price": from_scaled(r.get(2)?, minor).to_string(),
         }))
     })?;

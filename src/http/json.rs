@@ -109,6 +109,35 @@ pub fn etag(version: i64) -> [(header::HeaderName, String); 1] {
     [(header::ETAG, format!("\"{version}\""))]
 }
 
+/// An optional string field of a JSON body (null or absent: `None`; anything else: 422).
+pub fn body_str<'a>(
+    b: &'a serde_json::Map<String, serde_json::Value>,
+    k: &str,
+) -> Result<Option<&'a str>, Error> {
+    match b.get(k) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::invalid(k, "must be a string")),
+    }
+}
+
+/// 422 naming every key of a JSON body that is not in `allowed`.
+pub fn check_keys(
+    b: &serde_json::Map<String, serde_json::Value>,
+    allowed: &[&str],
+) -> Result<(), Error> {
+    let unknown: Vec<crate::error::FieldError> = b
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| crate::error::FieldError::new(k, "unknown field"))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(unknown))
+    }
+}
+
 /// A resource's `id` and `currency` (`default` when it has none), for attaching its lines.
 pub fn id_and_currency(
     item: &serde_json::Map<String, serde_json::Value>,

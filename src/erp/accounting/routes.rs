@@ -17,7 +17,9 @@ use crate::access::values::from_scaled;
 use crate::app::AppState;
 use crate::auth::extract::TenantCaller;
 use crate::error::{Error, Result};
-use crate::http::json::{Json as JsonBody, Query, if_match, optional_body, page_limit, with_etag};
+use crate::http::json::{
+    Json as JsonBody, Query, body_str, check_keys, if_match, optional_body, page_limit, with_etag,
+};
 use crate::idempotency::{self, Stored};
 use crate::identity::require;
 use crate::reference::Reference;
@@ -165,30 +167,6 @@ async fn list_entries(
         })
         .await?;
     Ok(axum::Json(body).into_response())
-}
-
-fn body_str<'a>(b: &'a Map<String, Json>, k: &str) -> Result<Option<&'a str>> {
-    match b.get(k) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Error::invalid(k, "must be a string")),
-    }
-}
-
-fn check_keys(b: &Map<String, Json>, allowed: &[&str]) -> Result<()> {
-    let unknown: Vec<_> = b
-        .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Invalid(
-        unknown
-            .into_iter()
-            .map(|k| crate::error::FieldError::new(k, "unknown field"))
-            .collect(),
-    ))
 }
 
 async fn create_entry(

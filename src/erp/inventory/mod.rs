@@ -14,8 +14,7 @@ pub mod valuation;
 use rusqlite::{Connection, OptionalExtension, named_params};
 
 use crate::access::entity::{Bound, Entity, Field, Kind};
-use crate::access::values::from_scaled;
-use crate::erp::catalog::{PRODUCTS, QTY_SCALE, WAREHOUSES};
+use crate::erp::catalog::{PRODUCTS, QTY_SCALE, WAREHOUSES, qty_str};
 use crate::error::{Error, Result};
 use valuation::Valuation;
 
@@ -56,10 +55,6 @@ pub struct Move<'a> {
     pub source: &'static str,
     pub source_id: &'a str,
     pub owner: &'a str,
-}
-
-fn fmt_qty(q: i64) -> String {
-    from_scaled(q, QTY_SCALE).normalize().to_string()
 }
 
 /// The product's kind, if it is a live product.
@@ -205,9 +200,9 @@ pub fn issue(tx: &Connection, m: &Move<'_>, allow_negative: bool) -> Result<(i64
             format!(
                 "product {} has {} on hand in warehouse {}; {} requested",
                 m.product_id,
-                fmt_qty(on_hand),
+                qty_str(on_hand),
                 m.warehouse_id,
-                fmt_qty(m.quantity)
+                qty_str(m.quantity)
             ),
         ));
     }
@@ -233,8 +228,8 @@ pub fn reserve(
             "insufficient-stock",
             format!(
                 "product {product_id} has {} available in warehouse {warehouse_id}; {} requested",
-                fmt_qty(on_hand - reserved),
-                fmt_qty(qty)
+                qty_str(on_hand - reserved),
+                qty_str(qty)
             ),
         ));
     }

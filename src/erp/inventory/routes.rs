@@ -17,12 +17,12 @@ use crate::access::values::{from_scaled, to_scaled};
 use crate::app::AppState;
 use crate::auth::extract::TenantCaller;
 use crate::erp::accounting::posting::{self, Posting};
-use crate::erp::catalog::{QTY_SCALE, WAREHOUSES};
+use crate::erp::catalog::{QTY_SCALE, WAREHOUSES, qty_str};
 use crate::erp::orders::flow::{Cx, today};
 use crate::erp::settings;
 use crate::error::{Error, FieldError, Result};
 use crate::http::created::create_once;
-use crate::http::json::{Json as JsonBody, Query, page_limit, with_etag};
+use crate::http::json::{Json as JsonBody, Query, check_keys, page_limit, with_etag};
 use crate::http::scope::Scope;
 use crate::identity::require;
 
@@ -73,10 +73,6 @@ struct StockParams {
     cursor: Option<String>,
 }
 
-fn qty(q: i64) -> String {
-    from_scaled(q, QTY_SCALE).normalize().to_string()
-}
-
 /// On hand, reserved and available per product and warehouse.
 async fn stock(caller: TenantCaller, Query(q): Query<StockParams>) -> Result<Response> {
     require(&caller.principal, "stock", "read")?;
@@ -114,8 +110,8 @@ async fn stock(caller: TenantCaller, Query(q): Query<StockParams>) -> Result<Res
             let items: Vec<Json> = rows
                 .iter()
                 .map(|(p, w, on_hand, reserved)| {
-                    json!({ "product_id": p, "warehouse_id": w, "on_hand": qty(*on_hand),
-                            "reserved": qty(*reserved), "available": qty(on_hand - reserved) })
+                    json!({ "product_id": p, "warehouse_id": w, "on_hand": qty_str(*on_hand),
+                            "reserved": qty_str(*reserved), "available": qty_str(on_hand - reserved) })
                 })
                 .collect();
             Ok(json!({ "items": items, "next_cursor": next.flatten() }))
@@ -192,12 +188,7 @@ fn parse_adjustment(body: &Map<String, Json>, base_minor: u32) -> Result<Vec<Adj
 /// Count stock in or out with a reason; the value difference posts to the inventory
 /// adjustment account.
 pub fn adjust(tx: &Connection, cx: &Cx<'_>, body: &Map<String, Json>) -> Result<String> {
-    if let Some(k) = body
-        .keys()
-        .find(|k| !["warehouse_id", "reason", "date", "lines"].contains(&k.as_str()))
-    {
-        return Err(Error::invalid(k, "unknown field"));
-    }
+    check_keys(body, &["warehouse_id", "reason", "date", "lines"])?;
     let reference = cx.scope.reference();
     let base_minor = reference.minor_units(&cx.scope.base_currency).unwrap_or(2);
     let wh = body
@@ -316,7 +307,7 @@ fn load_adjustment(c: &Connection, scope: &Scope, id: &str) -> Result<Json> {
     let lines = stmt
         .query_map(named_params! { ":id": id }, |r| {
             Ok(
-                json!({ "product_id": r.get::<_, String>(0)?, "quantity": qty(r.get(1)?),
+                json!({ "product_id": r.get::<_, String>(0)?, "quantity": qty_str(r.get(1)?),
                        "value": from_scaled(r.get(2)?, base_minor).to_string() }),
             )
         })?
@@ -420,7 +411,7 @@ async fn stock_valuation(
                 .filter(|(_, _, _, q, v)| *q != 0 || *v != 0)
                 .map(|(p, sku, w, q, v)| {
                     total += v;
-                    json!({ "product_id": p, "sku": sku, "warehouse_id": w, "quantity": qty(q), "value": money(v) })
+                    json!({ "product_id": p, "sku": sku, "warehouse_id": w, "quantity": qty_str(q), "value": money(v) })
                 })
                 .collect::<Vec<_>>();
             Ok(json!({ "as_of": as_of, "currency": scope.base_currency, "lines": lines, "total": money(total) }))

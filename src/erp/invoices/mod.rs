@@ -21,7 +21,7 @@ use crate::access::values::{from_scaled, to_scaled};
 use crate::erp::accounting::model::{RATE_SCALE, round_money};
 use crate::erp::accounting::posting::{self, Posting};
 use crate::erp::accounting::store as acc_store;
-use crate::erp::catalog::QTY_SCALE;
+use crate::erp::catalog::qty_str;
 use crate::erp::orders::lines;
 use crate::error::{Error, Result};
 use crate::http::scope::Scope;
@@ -321,10 +321,7 @@ pub fn render_lines(ls: &[InvLine], currency: &str, reference: &Reference) -> Js
                 let mut o = Map::new();
                 o.insert("order_line_no".into(), json!(l.order_line_no));
                 o.insert("product_id".into(), json!(l.product_id));
-                o.insert(
-                    "quantity".into(),
-                    json!(from_scaled(l.quantity, QTY_SCALE).normalize().to_string()),
-                );
+                o.insert("quantity".into(), json!(qty_str(l.quantity)));
                 o.insert(
                     "unit_price".into(),
                     json!(from_scaled(l.unit_price, minor).to_string()),

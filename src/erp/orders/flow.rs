@@ -14,13 +14,13 @@ use super::{
     INVOICE_BEFORE_DELIVERY, Line, Order, Side, find_order, load_lines, set_status, settle_status,
 };
 use crate::access::query;
-use crate::access::values::from_scaled;
 use crate::erp::accounting::posting::{self, Posting};
-use crate::erp::catalog::QTY_SCALE;
+use crate::erp::catalog::{QTY_SCALE, qty_str};
 use crate::erp::inventory::{self, ALLOW_NEGATIVE_STOCK, Move};
 use crate::erp::invoices::{self, InvLine, NewInvoice, to_base};
 use crate::erp::parties::{CUSTOMERS, SUPPLIERS};
 use crate::error::{Error, FieldError, Result};
+use crate::http::json::{body_str, check_keys};
 use crate::http::scope::Scope;
 
 /// What every workflow step needs besides the transaction.
@@ -39,31 +39,6 @@ pub fn today() -> String {
     let now = crate::clock::now();
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     now.date().format(&fmt).unwrap_or_default()
-}
-
-fn str_field<'a>(b: &'a Map<String, Json>, k: &str) -> Result<Option<&'a str>> {
-    match b.get(k) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Error::invalid(k, "must be a string")),
-    }
-}
-
-fn check_keys(b: &Map<String, Json>, allowed: &[&str]) -> Result<()> {
-    let unknown: Vec<FieldError> = b
-        .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
-        .map(|k| FieldError::new(k, "unknown field"))
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Invalid(unknown))
-    }
-}
-
-fn fmt_qty(q: i64) -> String {
-    from_scaled(q, QTY_SCALE).normalize().to_string()
 }
 
 /// The order, if the caller may see it (record rules included): 404 otherwise.
@@ -216,21 +191,21 @@ pub fn create(
             "lines",
         ],
     )?;
-    let party_id = str_field(body, side.party_field)?
+    let party_id = body_str(body, side.party_field)?
         .ok_or_else(|| Error::invalid(side.party_field, "is required"))?;
     let p = party(tx, side, cx, party_id)?;
-    let currency = str_field(body, "currency")?
+    let currency = body_str(body, "currency")?
         .unwrap_or(&p.currency)
         .to_owned();
     check_currency(tx, cx, &currency)?;
-    let date = match str_field(body, "order_date")? {
+    let date = match body_str(body, "order_date")? {
         Some(d) => d.to_owned(),
         None => today(),
     };
     posting::check_date(&date)
         .map_err(|_| Error::invalid("order_date", "must be a date such as 2026-11-27"))?;
-    let wh = warehouse(tx, str_field(body, "warehouse_id")?)?;
-    let memo = str_field(body, "memo")?;
+    let wh = warehouse(tx, body_str(body, "warehouse_id")?)?;
+    let memo = body_str(body, "memo")?;
     let input = lines::parse(body.get("lines"), &currency, cx.scope.reference())?;
     let priced = price(
         tx,
@@ -319,7 +294,7 @@ pub fn update(
         )));
     }
     crate::error::ensure_version(expected, o.version)?;
-    let date = match str_field(body, "order_date")? {
+    let date = match body_str(body, "order_date")? {
         Some(d) => {
             posting::check_date(d)
                 .map_err(|_| Error::invalid("order_date", "must be a date such as 2026-11-27"))?;
@@ -327,7 +302,7 @@ pub fn update(
         }
         None => o.order_date.clone(),
     };
-    let wh = match str_field(body, "warehouse_id")? {
+    let wh = match body_str(body, "warehouse_id")? {
         Some(w) => warehouse(tx, Some(w))?,
         None => o.warehouse_id.clone(),
     };
@@ -361,7 +336,7 @@ pub fn update(
             "UPDATE {} SET memo = :m WHERE id = :id",
             side.entity.table
         ))?
-        .execute(named_params! { ":m": str_field(body, "memo")?, ":id": id })?;
+        .execute(named_params! { ":m": body_str(body, "memo")?, ":id": id })?;
     }
     cx.scope.audit(
         tx,
@@ -543,9 +518,9 @@ fn selection(
                 f("quantity"),
                 format!(
                     "{what} {} of line {} but only {} is open",
-                    fmt_qty(q),
+                    qty_str(q),
                     ls[idx].line_no,
-                    fmt_qty(open(&ls[idx]))
+                    qty_str(open(&ls[idx]))
                 ),
             )),
             Ok(q) if q > 0 => out.push((idx, q)),
@@ -560,7 +535,7 @@ fn selection(
 }
 
 fn action_date(body: &Map<String, Json>) -> Result<String> {
-    match str_field(body, "date")? {
+    match body_str(body, "date")? {
         Some(d) => {
             posting::check_date(d)?;
             Ok(d.to_owned())
@@ -620,7 +595,7 @@ pub fn move_stock(
             side.move_action
         )));
     }
-    let wh = match str_field(body, "warehouse_id")? {
+    let wh = match body_str(body, "warehouse_id")? {
         Some(w) => warehouse(tx, Some(w))?,
         None => o.warehouse_id.clone(),
     };
@@ -708,7 +683,7 @@ pub fn move_stock(
     let status = settle_status(tx, side, id)?;
     let moved: Vec<Json> = chosen
         .iter()
-        .map(|&(i, q)| json!({ "line_no": ls[i].line_no, "quantity": fmt_qty(q) }))
+        .map(|&(i, q)| json!({ "line_no": ls[i].line_no, "quantity": qty_str(q) }))
         .collect();
     cx.scope.audit(
         tx,

@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::access::entity::{CurrencyOf, Entity, Field, Kind, OwnRowsRule};
 use crate::access::values::from_scaled;
-use crate::erp::catalog::{QTY_SCALE, WAREHOUSES};
+use crate::erp::catalog::{WAREHOUSES, qty_str};
 use crate::erp::parties::{CUSTOMERS, SUPPLIERS};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
@@ -244,7 +244,7 @@ pub fn load_lines(c: &Connection, side: &Side, order_id: &str) -> Result<Vec<Lin
 /// Lines as JSON, in the order's currency.
 pub fn render_lines(lines: &[Line], side: &Side, currency: &str, reference: &Reference) -> Json {
     let minor = reference.minor_units(currency).unwrap_or(2);
-    let qty = |q: i64| from_scaled(q, QTY_SCALE).normalize().to_string();
+    let qty = qty_str;
     let money = |m: i64| from_scaled(m, minor).to_string();
     let rate = |r: i64| from_scaled(r, lines::RATE_SCALE).normalize().to_string();
     Json::Array(

@@ -1375,3 +1375,34 @@ async fn each_role_does_its_part_of_the_flows_and_no_more() {
         201
     );
 }
+
+#[tokio::test]
+async fn purchase_orders_cancel_until_goods_arrive() {
+    let s = Shop::new("pocancel").await;
+    let o = s.t.owner.clone();
+    let lines = json!([{"product_id": s.widget, "quantity": "4", "unit_price": "2.50"}]);
+    let po = id(&s.order("purchase-orders", &s.supplier, lines.clone()).await);
+    s.post_ok(&format!("purchase-orders/{po}/confirm"), &json!({}), 200)
+        .await;
+    let cancelled = s
+        .post_ok(&format!("purchase-orders/{po}/cancel"), &json!({}), 200)
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    s.post(&o, &format!("purchase-orders/{po}/receive"), &json!({}))
+        .await
+        .assert_problem(409);
+    // Once goods are received the order can no longer be cancelled.
+    let po2 = id(&s.order("purchase-orders", &s.supplier, lines).await);
+    s.post_ok(&format!("purchase-orders/{po2}/confirm"), &json!({}), 200)
+        .await;
+    s.post_ok(
+        &format!("purchase-orders/{po2}/receive"),
+        &json!({"lines": [{"line_no": 1, "quantity": "1"}]}),
+        200,
+    )
+    .await;
+    s.post(&o, &format!("purchase-orders/{po2}/cancel"), &json!({}))
+        .await
+        .assert_problem(409);
+    assert_eq!(s.stock(&s.widget).await["on_hand"], "1");
+}
